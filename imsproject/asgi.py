@@ -1,0 +1,27 @@
+"""ASGI entry point: HTTP through Django, /ws/ through the IMS consumer."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imsproject.settings")
+# Django must be set up before the consumer (and its models) are imported.
+django_http = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from messaging.auth import CredentialsMiddleware  # noqa: E402
+from messaging.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.DEBUG:
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    django_http = ASGIStaticFilesHandler(django_http)
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": CredentialsMiddleware(URLRouter(websocket_urlpatterns)),
+    }
+)

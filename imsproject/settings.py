@@ -1,0 +1,225 @@
+"""IMS settings, read from the environment.
+
+Out of the box everything runs on one machine with no servers: SQLite, the in-memory
+channel layer and a filesystem Celery broker. DATABASE_URL and REDIS_URL switch to
+PostgreSQL and Redis; the code is the same. Every IMS_* setting is listed in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
+# The SQLite file, the filesystem broker and beat's schedule live here.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and not env_bool("IMS_ALLOW_INSECURE_SECRET", True):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
+    # Good enough for `make run` and the tests; production sets DJANGO_SECRET_KEY.
+    SECRET_KEY = "ims-insecure-development-key-change-me"  # noqa: S105
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "messaging",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "imsproject.urls"
+ASGI_APPLICATION = "imsproject.asgi.application"
+AUTH_USER_MODEL = "messaging.User"
+LOGIN_URL = "/admin/login/"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'ims.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
+        # BEGIN so two writers queue on the busy timeout instead of failing with
+        # "database is locked" when a read transaction tries to upgrade.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # Live-server tests share the database with a daphne subprocess: never :memory:.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_ims.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# --- Redis, channel layer, Celery ---------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# redis-py 8.1 caps an async pool at 100 connections; a reconnect storm needs more.
+IMS_REDIS_MAX_CONNECTIONS = env_int("IMS_REDIS_MAX_CONNECTIONS", 2000)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py 8 defaults to a 5 s read timeout, which kills the
+                        # layer's blocking receive on an idle socket (channels_redis#422).
+                        "socket_timeout": None,
+                        "max_connections": IMS_REDIS_MAX_CONNECTIONS,
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 1000, "expiry": 60},
+        }
+    }
+
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = VAR_DIR / "celery-broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "control_folder": str(VAR_DIR / "celery-control"),
+        "store_processed": False,
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-stream-items": {"task": "messaging.tasks.purge_expired", "schedule": 3600.0},
+    "reap-stale-connections": {"task": "messaging.tasks.reap_stale_connections", "schedule": 60.0},
+}
+
+# --- REST framework ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "messaging.errors.rest_exception_handler",
+}
+
+# --- IMS protocol (PROTOCOL.md) ---------------------------------------------------------
+IMS_HEARTBEAT_SECONDS = env_float("IMS_HEARTBEAT_SECONDS", 30)
+IMS_OFFLINE_TTL_DAYS = env_int("IMS_OFFLINE_TTL_DAYS", 7)
+IMS_STREAM_RETENTION_DAYS = env_int("IMS_STREAM_RETENTION_DAYS", 30)
+IMS_PUSH_GRACE_SECONDS = env_int("IMS_PUSH_GRACE_SECONDS", 10)
+IMS_MAX_FRAME_BYTES = env_int("IMS_MAX_FRAME_BYTES", 64 * 1024)
+IMS_SEND_RATE_PER_SECOND = env_float("IMS_SEND_RATE_PER_SECOND", 20)
+IMS_SEND_BURST = env_int("IMS_SEND_BURST", 40)
+IMS_REPLAY_BATCH_SIZE = env_int("IMS_REPLAY_BATCH_SIZE", 100)
+IMS_TICKET_TTL_SECONDS = env_int("IMS_TICKET_TTL_SECONDS", 30)
+IMS_MAX_TEXT_LENGTH = env_int("IMS_MAX_TEXT_LENGTH", 10_000)
+IMS_MAX_GROUP_MEMBERS = env_int("IMS_MAX_GROUP_MEMBERS", 10_000)
+IMS_PRESENCE_MAX_GROUP_SIZE = env_int("IMS_PRESENCE_MAX_GROUP_SIZE", 100)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "imsproject.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("IMS_LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,72 @@
+"""WebSocket authentication: `?token=`, `?ticket=`, or the session cookie with a same-site Origin.
+
+The outcome is `scope["user"]` (AnonymousUser when refused); the consumer refuses the
+handshake for anonymous users, so it never answers 101 to a bad credential.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import validate_host
+from rest_framework.authtoken.models import Token
+
+from messaging.services.tickets import ws_ticket_redeem
+
+
+@database_sync_to_async
+def user_for_token(key: str) -> Any:
+    token = Token.objects.select_related("user").filter(key=key).first()
+    if token is None or not token.user.is_active:
+        return AnonymousUser()
+    return token.user
+
+
+@database_sync_to_async
+def user_for_ticket(key: str) -> Any:
+    return ws_ticket_redeem(key=key) or AnonymousUser()
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """The Origin header names a host in ALLOWED_HOSTS (no Origin: not a browser, refused)."""
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin")
+    if not origin:
+        return False
+    host = urlparse(origin.decode("latin1")).hostname
+    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+
+
+def query_params(scope: dict[str, Any]) -> dict[str, str]:
+    raw = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    return {name: values[-1] for name, values in raw.items()}
+
+
+class CredentialsMiddleware:
+    """Token or ticket when the URL carries one; otherwise the session, same-site only."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.session_app = AuthMiddlewareStack(self._after_session)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        params = query_params(scope)
+        if "token" in params:
+            user = await user_for_token(params["token"])
+        elif "ticket" in params:
+            user = await user_for_ticket(params["ticket"])
+        else:
+            return await self.session_app(scope, receive, send)
+        return await self.inner({**scope, "user": user, "auth_method": "credential"}, receive, send)
+
+    async def _after_session(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        user = scope["user"]
+        if not origin_allowed(scope):
+            # Cross-site WebSocket hijacking: a page elsewhere rides on the cookie.
+            user = AnonymousUser()
+        return await self.inner({**scope, "user": user, "auth_method": "session"}, receive, send)

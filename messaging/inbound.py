@@ -1,0 +1,95 @@
+"""Parsing of client → server frames. Everything here raises BadRequest or TooLarge with a
+message a client author can act on; nothing touches the database."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+
+from messaging.errors import BadRequest, TooLarge
+
+MAX_IDS_PER_FRAME = 1000
+CLIENT_TYPES = frozenset({"send", "ack", "read", "typing", "sync", "ping", "pong"})
+
+
+def parse_frame(text: str | None, data: bytes | None) -> dict[str, Any]:
+    if text is None:
+        raise BadRequest("binary frames are not part of the protocol; send JSON text frames")
+    if len(text) > settings.IMS_MAX_FRAME_BYTES or len(text.encode()) > settings.IMS_MAX_FRAME_BYTES:
+        raise TooLarge(f"frames are limited to {settings.IMS_MAX_FRAME_BYTES} bytes")
+    try:
+        frame = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"invalid JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise BadRequest("a frame must be a JSON object")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise BadRequest("a frame needs a string field `type`")
+    if kind not in CLIENT_TYPES:
+        raise BadRequest(f"unknown frame type {kind!r}")
+    return frame
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_int(frame: dict[str, Any], name: str, *, minimum: int = 0) -> int:
+    value = frame.get(name)
+    if not _is_int(value) or value < minimum:
+        raise BadRequest(f"`{name}` must be an integer >= {minimum}")
+    return value
+
+
+def optional_int(frame: dict[str, Any], name: str) -> int | None:
+    return None if frame.get(name) is None else require_int(frame, name, minimum=1)
+
+
+def require_list(frame: dict[str, Any], name: str, item_type: type, label: str) -> list:
+    value = frame.get(name)
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, item_type) and not isinstance(v, bool) for v in value)
+    ):
+        raise BadRequest(f"`{name}` must be a non-empty list of {label}")
+    if len(value) > MAX_IDS_PER_FRAME:
+        raise BadRequest(f"`{name}` takes at most {MAX_IDS_PER_FRAME} entries a frame")
+    return value
+
+
+def parse_seqs(frame: dict[str, Any]) -> list[int]:
+    seqs = require_list(frame, "seqs", int, "positive integers")
+    if any(seq < 1 for seq in seqs):
+        raise BadRequest("`seqs` must be a non-empty list of positive integers")
+    return seqs
+
+
+def parse_msg_ids(frame: dict[str, Any]) -> list[str]:
+    return require_list(frame, "msg_ids", str, "message id strings")
+
+
+def parse_send(frame: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of services.messages.message_send, less the sender."""
+    client_msg_id = frame.get("client_msg_id")
+    if not isinstance(client_msg_id, str) or not client_msg_id:
+        raise BadRequest("`client_msg_id` must be a non-empty string")
+    to, conversation_id = optional_int(frame, "to"), optional_int(frame, "conversation_id")
+    if (to is None) == (conversation_id is None):
+        raise BadRequest("give exactly one of `to` and `conversation_id`")
+    if "msg_type" not in frame or "content" not in frame:
+        raise BadRequest("`send` needs `msg_type` and `content`")
+    mentions = frame.get("mentions", [])
+    if mentions is None:
+        mentions = []
+    return {
+        "client_msg_id": client_msg_id,
+        "to": to,
+        "conversation_id": conversation_id,
+        "msg_type": frame["msg_type"],
+        "content": frame["content"],
+        "mentions": mentions,
+    }

@@ -1,0 +1,16 @@
+from messaging.models.conversations import Conversation, ConversationMember, Message
+from messaging.models.stream import ItemStatus, PendingItem, StreamCounter, StreamItem
+from messaging.models.users import Connection, User, WsTicket
+
+__all__ = [
+    "Connection",
+    "Conversation",
+    "ConversationMember",
+    "ItemStatus",
+    "Message",
+    "PendingItem",
+    "StreamCounter",
+    "StreamItem",
+    "User",
+    "WsTicket",
+]

@@ -1,0 +1,78 @@
+"""Each user's stream: gap-free seqs, one item per thing the user receives."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class StreamCounter(models.Model):
+    """The last seq handed out in a user's stream; the row lock serialises seq assignment."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_seq = models.BigIntegerField(default=0)
+
+
+class ItemStatus(models.TextChoices):
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+
+
+class StreamItem(models.Model):
+    """One item of a user's stream: a message (theirs or their own copy) or a notification.
+
+    Messages are joined from Message; other kinds carry their frame data in `payload`, so
+    this app needs to know nothing about them.
+    """
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message"
+        NOTIFICATION = "notification"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.ForeignKey(
+        "messaging.Message", on_delete=models.CASCADE, null=True, blank=True, related_name="items"
+    )
+    # Denormalised from message so unread counts need no join.
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    priority = models.CharField(max_length=2, default="P1")
+    # The sender's own copy of a message: shown on its other devices, never pending.
+    is_own = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.SENT)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="unique_stream_seq")]
+        indexes = [
+            models.Index(fields=["message", "user"], name="stream_item_message_idx"),
+            models.Index(
+                fields=["user", "conversation_id"],
+                condition=models.Q(read_at__isnull=True, is_own=False),
+                name="stream_item_unread_idx",
+            ),
+            models.Index(fields=["created_at"], name="stream_item_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq}"
+
+
+class PendingItem(models.Model):
+    """The offline store: an item no connection of its user has acked yet."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seq = models.BigIntegerField()
+    item = models.OneToOneField(StreamItem, on_delete=models.CASCADE, related_name="pending")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="unique_pending_seq")]

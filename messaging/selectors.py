@@ -1,0 +1,71 @@
+"""Reads. Replay reads pages by index, one query a page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Min, QuerySet
+from django.utils import timezone
+
+from messaging.models import Conversation, Message, PendingItem, StreamCounter, StreamItem
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[StreamItem]
+    more: bool
+
+
+def stream_last_seq(*, user_id: int) -> int:
+    return StreamCounter.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first() or 0
+
+
+def _page(queryset: QuerySet[StreamItem], limit: int) -> Page:
+    rows = list(queryset.select_related("message").order_by("seq")[: limit + 1])
+    return Page(items=rows[:limit], more=len(rows) > limit)
+
+
+def pending_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
+    """Unexpired pending items with after_seq < seq <= upto_seq, oldest first."""
+    pending = PendingItem.objects.filter(
+        user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq, expires_at__gt=timezone.now()
+    )
+    return _page(StreamItem.objects.filter(pending__in=pending), limit)
+
+
+def stream_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
+    """Every kept item with after_seq < seq <= upto_seq, pending or not."""
+    items = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq)
+    return _page(items, limit)
+
+
+def stream_is_truncated(*, user_id: int, after_seq: int, upto_seq: int) -> bool:
+    """True when some item in (after_seq, upto_seq] was purged: the client reloads history."""
+    if upto_seq <= after_seq:
+        return False
+    first_kept = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq).aggregate(first=Min("seq"))["first"]
+    return first_kept is None or first_kept > after_seq + 1
+
+
+def conversations_for_user(*, user_id: int) -> QuerySet[Conversation]:
+    return (
+        Conversation.objects.filter(memberships__user_id=user_id)
+        .prefetch_related("memberships")
+        .order_by("-id")
+    )
+
+
+def unread_counts(*, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    rows = (
+        StreamItem.objects.filter(
+            user_id=user_id, conversation_id__in=conversation_ids, read_at__isnull=True, is_own=False
+        )
+        .values("conversation_id")
+        .annotate(unread=Count("id"))
+    )
+    return {row["conversation_id"]: row["unread"] for row in rows}
+
+
+def conversation_history(*, conversation_id: int) -> QuerySet[Message]:
+    """Newest first; ids are time ordered, so a cursor on id pages stably."""
+    return Message.objects.filter(conversation_id=conversation_id).order_by("-id")

@@ -1,0 +1,189 @@
+"""The per-user stream: seq assignment, appending items, ack and read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from messaging import delivery, frames
+from messaging.errors import BadRequest
+from messaging.models import ItemStatus, PendingItem, StreamCounter, StreamItem
+
+
+def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
+    """Give each user the next seq of its stream, in three statements whatever their number.
+
+    Precondition: the caller is inside a transaction. The counters stay row-locked until
+    it ends, so seqs are gap free and a later seq never commits before an earlier one.
+    Locks are taken in user id order, so two sends to overlapping users cannot deadlock.
+    """
+    ids = sorted(set(user_ids))
+    locked = StreamCounter.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
+    last = dict(locked.values_list("user_id", "last_seq"))
+    missing = [user_id for user_id in ids if user_id not in last]
+    if missing:
+        StreamCounter.objects.bulk_create(
+            [StreamCounter(user_id=user_id) for user_id in missing], ignore_conflicts=True
+        )
+        last.update(locked.filter(user_id__in=missing).values_list("user_id", "last_seq"))
+    StreamCounter.objects.filter(user_id__in=ids).update(last_seq=F("last_seq") + 1)
+    return {user_id: seq + 1 for user_id, seq in last.items()}
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One item to append: who gets it, and whether it waits in the offline store."""
+
+    user_id: int
+    pending: bool
+    is_own: bool = False
+
+
+def stream_append(
+    *,
+    recipients: Sequence[NewItem],
+    kind: str,
+    frame_data: dict[str, Any],
+    message_id: Any = None,
+    conversation_id: int | None = None,
+    priority: str = "P1",
+    created_at: dt.datetime,
+) -> dict[int, StreamItem]:
+    """Store one item in each recipient's stream and publish it after commit.
+
+    Bulk statements only: a broadcast to 10,000 users is a handful of queries.
+    """
+    expires_at = created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
+    with transaction.atomic():
+        seqs = stream_assign_seqs(user_ids=[r.user_id for r in recipients])
+        items = StreamItem.objects.bulk_create(
+            [
+                StreamItem(
+                    user_id=r.user_id,
+                    seq=seqs[r.user_id],
+                    kind=kind,
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    payload=None if message_id else frame_data,
+                    priority=priority,
+                    is_own=r.is_own,
+                    created_at=created_at,
+                )
+                for r in recipients
+            ]
+        )
+        pending = {r.user_id for r in recipients if r.pending}
+        PendingItem.objects.bulk_create(
+            [
+                PendingItem(
+                    user_id=item.user_id,
+                    seq=item.seq,
+                    item_id=item.pk,
+                    created_at=created_at,
+                    expires_at=expires_at,
+                )
+                for item in items
+                if item.user_id in pending
+            ]
+        )
+        delivery.publish_items_on_commit(
+            (item.user_id, item.seq, {"type": kind, "seq": item.seq, "data": frame_data})
+            for item in items
+        )
+    return {item.user_id: item for item in items}
+
+
+def _publish_receipts_on_commit(
+    rows: Sequence[tuple[str, int]], *, status: str, reader_id: int, at: dt.datetime
+) -> None:
+    """rows: (msg_id, sender_id). One receipt frame per sender."""
+    by_sender: dict[int, list[str]] = defaultdict(list)
+    for msg_id, sender_id in rows:
+        by_sender[sender_id].append(msg_id)
+    delivery.publish_frames_on_commit(
+        (sender_id, frames.receipt(msg_ids=msg_ids, status=status, user_id=reader_id, at=at))
+        for sender_id, msg_ids in by_sender.items()
+    )
+
+
+def items_ack(*, user_id: int, seqs: Sequence[int]) -> int:
+    """Mark these items of the user's stream delivered and drop them from the offline store.
+
+    Acking an unknown or already acked seq is a no-op, so clients may repeat acks.
+    Returns how many items became delivered.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        PendingItem.objects.filter(user_id=user_id, seq__in=seqs).delete()
+        fresh = StreamItem.objects.filter(
+            user_id=user_id, seq__in=seqs, status=ItemStatus.SENT, is_own=False
+        )
+        rows = list(fresh.values_list("pk", "message_id", "message__sender_id"))
+        if not rows:
+            return 0
+        StreamItem.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+            status=ItemStatus.DELIVERED, delivered_at=now
+        )
+        _publish_receipts_on_commit(
+            [(str(msg_id), sender_id) for _, msg_id, sender_id in rows if msg_id],
+            status=ItemStatus.DELIVERED,
+            reader_id=user_id,
+            at=now,
+        )
+    return len(rows)
+
+
+def clean_msg_ids(msg_ids: Sequence[Any]) -> list[uuid.UUID]:
+    try:
+        return [uuid.UUID(str(msg_id)) for msg_id in msg_ids]
+    except ValueError:
+        raise BadRequest("msg_ids must be message ids as sent in `msg_id`", field="msg_ids") from None
+
+
+def messages_mark_read(*, user_id: int, msg_ids: Sequence[str]) -> int:
+    """Mark messages read by this user; reading implies delivery, so they stop pending.
+
+    Unknown ids and messages already read are skipped. Returns how many became read.
+    """
+    msg_ids = clean_msg_ids(msg_ids)
+    now = timezone.now()
+    with transaction.atomic():
+        unread = StreamItem.objects.filter(
+            user_id=user_id, message_id__in=msg_ids, is_own=False
+        ).exclude(status=ItemStatus.READ)
+        rows = list(unread.values_list("pk", "seq", "message_id", "message__sender_id"))
+        if not rows:
+            return 0
+        StreamItem.objects.filter(pk__in=[pk for pk, _, _, _ in rows]).update(
+            status=ItemStatus.READ, read_at=now, delivered_at=Coalesce("delivered_at", now)
+        )
+        PendingItem.objects.filter(user_id=user_id, seq__in=[seq for _, seq, _, _ in rows]).delete()
+        _publish_receipts_on_commit(
+            [(str(msg_id), sender_id) for _, _, msg_id, sender_id in rows],
+            status=ItemStatus.READ,
+            reader_id=user_id,
+            at=now,
+        )
+    return len(rows)
+
+
+def stream_purge_expired(*, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Drop pending entries past IMS_OFFLINE_TTL_DAYS and stream items past retention.
+
+    Messages themselves stay in conversation history. Returns (pending, items) deleted.
+    """
+    now = now or timezone.now()
+    retention = dt.timedelta(days=settings.IMS_STREAM_RETENTION_DAYS)
+    pending, _ = PendingItem.objects.filter(expires_at__lte=now).delete()
+    items, _ = StreamItem.objects.filter(created_at__lte=now - retention).delete()
+    return pending, items
