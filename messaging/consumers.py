@@ -46,7 +46,9 @@ class Replay:
 def read_replay_page(*, user_id: int, replay: Replay) -> tuple[list[frames.Frame], bool, bool | None]:
     """(item frames, more, truncated: only on the first page and only when resuming)."""
     select = pending_items_page if replay.pending_only else stream_items_page
-    page = select(user_id=user_id, after_seq=replay.cursor, upto_seq=replay.upto, limit=settings.IMS_REPLAY_BATCH_SIZE)
+    page = select(
+        user_id=user_id, after_seq=replay.cursor, upto_seq=replay.upto, limit=settings.IMS_REPLAY_BATCH_SIZE
+    )
     truncated = None
     if replay.first:
         truncated = not replay.pending_only and stream_is_truncated(
@@ -81,11 +83,17 @@ class IMSConsumer(AsyncWebsocketConsumer):
         await delivery.join(self.user_id, self.channel_name)
         last_seq = await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
         self.last_forwarded = last_seq
-        await self.send_frame(frames.hello(user_id=self.user_id, heartbeat_s=settings.IMS_HEARTBEAT_SECONDS, last_seq=last_seq))
+        await self.send_frame(
+            frames.hello(user_id=self.user_id, heartbeat_s=settings.IMS_HEARTBEAT_SECONDS, last_seq=last_seq)
+        )
         resume_from = await self._resume_point()
         self.heartbeat = asyncio.create_task(self._beat())
-        peers = await database_sync_to_async(connection_open)(user_id=self.user_id, channel_name=self.channel_name)
-        await delivery.publish_frames_now((peer, frames.presence(user_id=self.user_id, online=True)) for peer in peers)
+        peers = await database_sync_to_async(connection_open)(
+            user_id=self.user_id, channel_name=self.channel_name
+        )
+        await delivery.publish_frames_now(
+            (peer, frames.presence(user_id=self.user_id, online=True)) for peer in peers
+        )
         await self._start_replay(pending_only=resume_from is None, after_seq=resume_from or 0, upto=last_seq)
 
     async def _resume_point(self) -> int | None:
@@ -94,7 +102,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return None
         if raw.isdigit():
             return int(raw)
-        await self.send_error(BadRequest("last_seq must be a non-negative integer; replaying pending items instead"))
+        await self.send_error(
+            BadRequest("last_seq must be a non-negative integer; replaying pending items instead")
+        )
         return None
 
     async def disconnect(self, code: int) -> None:
@@ -102,8 +112,12 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return
         self.heartbeat.cancel()
         await delivery.leave(self.user_id, self.channel_name)
-        peers = await database_sync_to_async(connection_close)(user_id=self.user_id, channel_name=self.channel_name)
-        await delivery.publish_frames_now((peer, frames.presence(user_id=self.user_id, online=False)) for peer in peers)
+        peers = await database_sync_to_async(connection_close)(
+            user_id=self.user_id, channel_name=self.channel_name
+        )
+        await delivery.publish_frames_now(
+            (peer, frames.presence(user_id=self.user_id, online=False)) for peer in peers
+        )
 
     async def _beat(self) -> None:
         """Ping every heartbeat_s; close a peer silent for two heartbeats with 4408."""
@@ -134,7 +148,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
             await self.send_error(error, ref=ref)
         except Exception:
             logger.exception("frame from user %s failed", self.user_id)
-            await self.send_frame(frames.error(code="server_error", detail="internal error; retry later", ref=ref))
+            await self.send_frame(
+                frames.error(code="server_error", detail="internal error; retry later", ref=ref)
+            )
 
     async def on_send(self, frame: dict[str, Any]) -> None:
         command = inbound.parse_send(frame)

@@ -43,7 +43,13 @@ def item_frame(item: StreamItem) -> Frame:
 
 
 def hello(*, user_id: int, heartbeat_s: float, last_seq: int) -> Frame:
-    return {"type": "hello", "protocol": 1, "user_id": user_id, "heartbeat_s": heartbeat_s, "last_seq": last_seq}
+    return {
+        "type": "hello",
+        "protocol": 1,
+        "user_id": user_id,
+        "heartbeat_s": heartbeat_s,
+        "last_seq": last_seq,
+    }
 
 
 def offline_messages(*, items: list[Frame], more: bool, truncated: bool | None) -> Frame:

@@ -43,7 +43,9 @@ def stream_is_truncated(*, user_id: int, after_seq: int, upto_seq: int) -> bool:
     """True when some item in (after_seq, upto_seq] was purged: the client reloads history."""
     if upto_seq <= after_seq:
         return False
-    first_kept = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq).aggregate(first=Min("seq"))["first"]
+    first_kept = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq).aggregate(first=Min("seq"))[
+        "first"
+    ]
     return first_kept is None or first_kept > after_seq + 1
 
 

@@ -14,6 +14,9 @@ class StreamCounter(models.Model):
     )
     last_seq = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.last_seq}"
+
 
 class ItemStatus(models.TextChoices):
     SENT = "sent"
@@ -76,3 +79,6 @@ class PendingItem(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "seq"], name="unique_pending_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq} pending"

@@ -32,6 +32,9 @@ class WsTicket(models.Model):
     class Meta:
         verbose_name = "WebSocket ticket"
 
+    def __str__(self) -> str:
+        return f"ticket of {self.user_id}"
+
 
 class Connection(models.Model):
     """One open WebSocket, refreshed by heartbeats: presence comes from these rows.
@@ -47,3 +50,6 @@ class Connection(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "last_seen_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.channel_name}"

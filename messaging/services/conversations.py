@@ -62,9 +62,7 @@ def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequen
         raise BadRequest("a group needs a title", field="title")
     wanted = set(member_ids) | {creator_id}
     if len(wanted) > settings.IMS_MAX_GROUP_MEMBERS:
-        raise BadRequest(
-            f"a group has at most {settings.IMS_MAX_GROUP_MEMBERS} members", field="member_ids"
-        )
+        raise BadRequest(f"a group has at most {settings.IMS_MAX_GROUP_MEMBERS} members", field="member_ids")
     found = set(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True))
     unknown = sorted(wanted - found)
     if unknown:

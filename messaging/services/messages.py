@@ -51,7 +51,9 @@ def clean_content(msg_type: Any, content: Any) -> Any:
         return content
     if msg_type in (Message.Type.IMAGE, Message.Type.FILE):
         if not isinstance(content, dict):
-            raise BadRequest(f"{msg_type} content must be an object {{url, name, size, mime}}", field="content")
+            raise BadRequest(
+                f"{msg_type} content must be an object {{url, name, size, mime}}", field="content"
+            )
         for name, kind in ATTACHMENT_FIELDS.items():
             value = content.get(name)
             if not isinstance(value, kind) or isinstance(value, bool) or value in ("", None):

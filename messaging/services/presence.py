@@ -63,6 +63,8 @@ def connections_reap_stale() -> int:
     stale.delete()
     gone = [uid for uid in sorted(user_ids) if not _is_online(uid, now)]
     delivery.publish_frames_on_commit(
-        (peer, frames.presence(user_id=uid, online=False)) for uid in gone for peer in presence_peers(user_id=uid)
+        (peer, frames.presence(user_id=uid, online=False))
+        for uid in gone
+        for peer in presence_peers(user_id=uid)
     )
     return len(gone)

@@ -97,8 +97,7 @@ def stream_append(
             ]
         )
         delivery.publish_items_on_commit(
-            (item.user_id, item.seq, {"type": kind, "seq": item.seq, "data": frame_data})
-            for item in items
+            (item.user_id, item.seq, {"type": kind, "seq": item.seq, "data": frame_data}) for item in items
         )
     return {item.user_id: item for item in items}
 
@@ -125,9 +124,7 @@ def items_ack(*, user_id: int, seqs: Sequence[int]) -> int:
     now = timezone.now()
     with transaction.atomic():
         PendingItem.objects.filter(user_id=user_id, seq__in=seqs).delete()
-        fresh = StreamItem.objects.filter(
-            user_id=user_id, seq__in=seqs, status=ItemStatus.SENT, is_own=False
-        )
+        fresh = StreamItem.objects.filter(user_id=user_id, seq__in=seqs, status=ItemStatus.SENT, is_own=False)
         rows = list(fresh.values_list("pk", "message_id", "message__sender_id"))
         if not rows:
             return 0
@@ -158,9 +155,9 @@ def messages_mark_read(*, user_id: int, msg_ids: Sequence[str]) -> int:
     msg_ids = clean_msg_ids(msg_ids)
     now = timezone.now()
     with transaction.atomic():
-        unread = StreamItem.objects.filter(
-            user_id=user_id, message_id__in=msg_ids, is_own=False
-        ).exclude(status=ItemStatus.READ)
+        unread = StreamItem.objects.filter(user_id=user_id, message_id__in=msg_ids, is_own=False).exclude(
+            status=ItemStatus.READ
+        )
         rows = list(unread.values_list("pk", "seq", "message_id", "message__sender_id"))
         if not rows:
             return 0

@@ -1,0 +1,61 @@
+"""Shared fixtures: personas (alice, bob, carol) with API tokens, and server availability."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from messaging.models import User
+from tests.factories import UserFactory
+
+
+def _persona(name: str) -> User:
+    user = UserFactory(username=name, display_name=name.title())
+    Token.objects.get_or_create(user=user)
+    return user
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return _persona("alice")
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return _persona("bob")
+
+
+@pytest.fixture
+def carol(db) -> User:
+    return _persona("carol")
+
+
+def token_of(user: User) -> str:
+    return Token.objects.get(user=user).key
+
+
+def require_server(name: str, reachable: bool, where: str) -> None:
+    """Skip with a clear reason when a server is absent; on CI (CI=true) fail instead."""
+    if reachable:
+        return
+    message = f"{name} is not reachable at {where}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI never skips server tests")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """REDIS_URL, or the local default; tests that need Redis use this."""
+    import redis
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        reachable = True
+    except redis.RedisError:
+        reachable = False
+    require_server("Redis", reachable, url)
+    return url
