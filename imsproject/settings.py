@@ -119,6 +119,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # Live-server tests share the database with a daphne subprocess: never :memory:.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_ims.sqlite3")}
+elif os.environ.get("IMS_TEST_DATABASE_NAME"):
+    # Lets two test runs share one PostgreSQL server without sharing a test database.
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["IMS_TEST_DATABASE_NAME"]}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
