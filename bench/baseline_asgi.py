@@ -1,0 +1,46 @@
+"""The baseline: a stock Channels consumer, as in the Channels tutorial.
+
+One group per user, one `group_send` per message, no storage, no seq, no ack. It shows
+what Channels itself costs on this machine, so IMS's figures can be read beside it.
+"""
+
+import os
+from urllib.parse import parse_qs
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "imsproject.settings")
+django_http = get_asgi_application()
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path  # noqa: E402
+
+
+class StockChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        query = parse_qs(self.scope["query_string"].decode())
+        self.group = f"user.{int(query['user'][0])}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: dict) -> None:
+        if content.get("type") != "send":
+            return
+        frame = {
+            "type": "message",
+            "data": {"content": content["content"], "client_msg_id": content["client_msg_id"]},
+        }
+        await self.channel_layer.group_send(f"user.{content['to']}", {"type": "chat.message", "frame": frame})
+        await self.send_json({"type": "sent", "client_msg_id": content["client_msg_id"]})
+
+    async def chat_message(self, event: dict) -> None:
+        await self.send_json(event["frame"])
+
+
+application = ProtocolTypeRouter(
+    {"http": django_http, "websocket": URLRouter([path("ws/", StockChatConsumer.as_asgi())])}
+)
