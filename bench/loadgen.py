@@ -38,6 +38,15 @@ class Tally:
         }
 
 
+async def _wait_for_deliveries(tally: Tally, expected: int, *, stall_seconds: float = 10) -> None:
+    """Wait while deliveries still come in; give up after `stall_seconds` without one."""
+    seen, quiet_since = -1, time.monotonic()
+    while len(tally.latencies) < expected and time.monotonic() - quiet_since < stall_seconds:
+        if len(tally.latencies) != seen:
+            seen, quiet_since = len(tally.latencies), time.monotonic()
+        await asyncio.sleep(0.05)
+
+
 async def _open(url: str, *, ims: bool):
     ws = await connect(url, max_size=None, open_timeout=60, ping_interval=None)
     if ims:  # hello, then the replay until `more` is false
@@ -100,9 +109,7 @@ async def pairs_at_rate(
 
     await asyncio.gather(*(send_all(i) for i in range(len(pairs))))
     expected = per_pair * len(pairs)
-    deadline = time.monotonic() + 30
-    while len(tally.latencies) < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _wait_for_deliveries(tally, expected)
     for ws in receivers + senders:
         await ws.close()
     for task in tasks:
@@ -143,9 +150,7 @@ async def pairs_closed_loop(
                 break
 
     await asyncio.gather(*(sender_loop(i) for i in range(len(pairs))))
-    deadline = time.monotonic() + 30
-    while len(tally.latencies) < sent_total and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _wait_for_deliveries(tally, sent_total)
     for ws in receivers + senders:
         await ws.close()
     for task in tasks:
