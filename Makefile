@@ -13,6 +13,7 @@ PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 python3.11 python3; 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help install run test lint format bench clean
 
@@ -45,8 +46,8 @@ format: install ## apply ruff format and ruff's safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## run the benchmarks (bench/run.py; see docs/benchmarks.md)
-	$(PY) bench/run.py
+bench: install ## run the benchmarks (bench/run.py, BENCH_ARGS="..." passes options; see docs/benchmarks.md)
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean: ## delete local state and caches: var/ (database, broker, beat schedule), bench scratch, caches; keeps .venv
 	rm -rf var bench/.var .pytest_cache .ruff_cache
