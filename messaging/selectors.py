@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, PendingItem, StreamCounter, StreamItem
+from messaging.models import (
+    Conversation,
+    ConversationMember,
+    Message,
+    PendingItem,
+    StreamCounter,
+    StreamItem,
+)
 
 
 @dataclass(frozen=True)
@@ -71,3 +79,34 @@ def unread_counts(*, user_id: int, conversation_ids: list[int]) -> dict[int, int
 def conversation_history(*, conversation_id: int) -> QuerySet[Message]:
     """Newest first; ids are time ordered, so a cursor on id pages stably."""
     return Message.objects.filter(conversation_id=conversation_id).order_by("-id")
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    conversation: Conversation  # memberships (with their users) prefetched
+    unread_count: int
+    last_message: Message | None
+
+
+def conversation_summaries(*, user_id: int, conversation_id: int | None = None) -> list[ConversationSummary]:
+    """The user's conversations (or just one), latest activity first, with members, unread
+    count and last message: four queries however many conversations there are."""
+    newest = Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-id")
+    conversations = Conversation.objects.filter(memberships__user_id=user_id)
+    if conversation_id is not None:
+        conversations = conversations.filter(pk=conversation_id)
+    rows = list(
+        conversations.annotate(
+            last_message_id=Subquery(newest.values("id")[:1]),
+            last_activity_at=Coalesce(Subquery(newest.values("created_at")[:1]), "created_at"),
+        )
+        .prefetch_related(
+            Prefetch(
+                "memberships", queryset=ConversationMember.objects.select_related("user").order_by("user_id")
+            )
+        )
+        .order_by("-last_activity_at", "-id")
+    )
+    unread = unread_counts(user_id=user_id, conversation_ids=[c.pk for c in rows])
+    last = Message.objects.in_bulk([c.last_message_id for c in rows if c.last_message_id])
+    return [ConversationSummary(c, unread.get(c.pk, 0), last.get(c.last_message_id)) for c in rows]

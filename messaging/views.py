@@ -1,0 +1,208 @@
+"""The REST API: each view parses its input, calls one service or selector, renders.
+
+Authentication is the API token (`Authorization: Token KEY`) or the session cookie (with
+its CSRF token on writes); no credentials get 401. Domain errors (messaging.errors) become
+{"code", "detail", "<field>": [detail]} with their HTTP status in errors.rest_exception_handler;
+a body that fails an input serializer gets DRF's {"<field>": ["..."]} with 400.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging import inbound
+from messaging.models import Message
+from messaging.selectors import conversation_history, conversation_summaries
+from messaging.serializers import (
+    ContentField,
+    ConversationSerializer,
+    ErrorSerializer,
+    MessageSerializer,
+    UtcDateTimeField,
+)
+from messaging.services.conversations import conversation_create_group, conversation_member_ids
+from messaging.services.messages import MAX_CLIENT_MSG_ID_LENGTH, SendResult, message_send
+from messaging.services.stream import messages_mark_read
+from messaging.services.tickets import ws_ticket_issue
+
+BAD_REQUEST = OpenApiResponse(
+    description='Malformed body: {"<field>": ["..."]}, or a domain error {"code": "bad_request", ...}.'
+)
+NOT_AUTHENTICATED = OpenApiResponse(description="No or invalid credentials.")
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Not a member (code forbidden).")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such user or conversation (code not_found).")
+
+
+class MessageSendApi(APIView):
+    """Send a message: the REST twin of the WebSocket `send` frame.
+
+    A retry with the same client_msg_id answers 201 with the first message and stores and
+    delivers nothing again.
+    """
+
+    @extend_schema_serializer(component_name="MessageSendRequest")
+    class InputSerializer(serializers.Serializer):
+        client_msg_id = serializers.CharField(
+            required=False,
+            max_length=MAX_CLIENT_MSG_ID_LENGTH,
+            help_text="Unique per sender, chosen by the client so retries are safe; generated when absent.",
+        )
+        to = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, help_text="A user id: a direct message."
+        )
+        conversation_id = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, help_text="Give exactly one of `to` and this."
+        )
+        msg_type = serializers.ChoiceField(choices=Message.Type.choices)
+        content = ContentField()
+        mentions = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+
+    @extend_schema_serializer(component_name="SentMessage")
+    class OutputSerializer(MessageSerializer):
+        seq = serializers.IntegerField(help_text="The sender's own stream seq for this message.")
+
+        def to_representation(self, instance: SendResult) -> dict:
+            return {**super().to_representation(instance.message), "seq": instance.sender_seq}
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            400: BAD_REQUEST,
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = message_send(sender_id=request.user.pk, **serializer.validated_data)
+        return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class MessagesReadApi(APIView):
+    """Mark messages read by the caller; their senders get a `read` receipt.
+
+    Ids of messages the caller did not receive, or already read, are skipped.
+    """
+
+    @extend_schema_serializer(component_name="MessagesReadRequest")
+    class InputSerializer(serializers.Serializer):
+        msg_ids = serializers.ListField(
+            child=serializers.CharField(), allow_empty=False, max_length=inbound.MAX_IDS_PER_FRAME
+        )
+
+    @extend_schema_serializer(component_name="MessagesReadResult")
+    class OutputSerializer(serializers.Serializer):
+        read = serializers.IntegerField(help_text="How many messages became read.")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        count = messages_mark_read(user_id=request.user.pk, **serializer.validated_data)
+        return Response(self.OutputSerializer({"read": count}).data)
+
+
+class ConversationListApi(APIView):
+    """GET: the caller's conversations, latest activity first, not paginated (a chat list
+    shows them all, each with its unread count). POST: create a group."""
+
+    @extend_schema_serializer(component_name="GroupCreateRequest")
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+        member_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1),
+            max_length=settings.IMS_MAX_GROUP_MEMBERS,
+            help_text="The other members; the caller is always one.",
+        )
+
+    @extend_schema(responses={200: ConversationSerializer(many=True), 401: NOT_AUTHENTICATED})
+    def get(self, request: Request) -> Response:
+        """The caller's conversations, latest activity first; not paginated."""
+        summaries = conversation_summaries(user_id=request.user.pk)
+        return Response(ConversationSerializer(summaries, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ConversationSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED, 404: NOT_FOUND},
+    )
+    def post(self, request: Request) -> Response:
+        """Create a group of the caller and `member_ids`."""
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        conversation = conversation_create_group(
+            creator_id=request.user.pk, title=data["title"], member_ids=data["member_ids"]
+        )
+        (summary,) = conversation_summaries(user_id=request.user.pk, conversation_id=conversation.pk)
+        return Response(ConversationSerializer(summary).data, status=status.HTTP_201_CREATED)
+
+
+class HistoryPagination(CursorPagination):
+    ordering = "-id"  # message ids are UUIDv7: newest first, stable under new inserts
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                uuid.UUID(cursor.position)
+            except ValueError:
+                # A forged position would otherwise reach the query and fail there with a 500.
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
+
+
+class ConversationMessagesApi(APIView):
+    """A conversation's history, newest first, one cursor page at a time (`next` walks
+    back in time). Members only."""
+
+    pagination_class = HistoryPagination
+
+    @extend_schema(
+        responses={
+            200: MessageSerializer(many=True),
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        }
+    )
+    def get(self, request: Request, conversation_id: int) -> Response:
+        # Raises forbidden for a non-member, not_found for an unknown conversation.
+        conversation_member_ids(conversation_id=conversation_id, user_id=request.user.pk)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            conversation_history(conversation_id=conversation_id), request, view=self
+        )
+        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+
+
+class WsTicketApi(APIView):
+    """A single-use WebSocket credential: connect to ws://HOST/ws/?ticket=TICKET before
+    `expires_at`, so no long-lived token travels in a URL."""
+
+    @extend_schema_serializer(component_name="WsTicket")
+    class OutputSerializer(serializers.Serializer):
+        ticket = serializers.CharField(source="key")
+        expires_at = UtcDateTimeField()
+
+    @extend_schema(request=None, responses={201: OutputSerializer, 401: NOT_AUTHENTICATED})
+    def post(self, request: Request) -> Response:
+        ticket = ws_ticket_issue(user_id=request.user.pk)
+        return Response(self.OutputSerializer(ticket).data, status=status.HTTP_201_CREATED)
