@@ -38,7 +38,13 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     origin = headers.get(b"origin")
     if not origin:
         return False
-    host = urlparse(origin.decode("latin1")).hostname
+    try:
+        host = urlparse(origin.decode("latin1")).hostname
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 literal
+        return False
+    if host and ":" in host:
+        # hostname strips an IPv6 literal's brackets; ALLOWED_HOSTS keeps them, as in Host.
+        host = f"[{host}]"
     return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
 
 

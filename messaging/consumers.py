@@ -100,12 +100,11 @@ class IMSConsumer(AsyncWebsocketConsumer):
         raw = query_params(self.scope).get("last_seq")
         if raw is None or raw == "":
             return None
-        if raw.isdigit():
-            return int(raw)
-        await self.send_error(
-            BadRequest("last_seq must be a non-negative integer; replaying pending items instead")
-        )
-        return None
+        try:
+            return inbound.parse_last_seq(raw)
+        except BadRequest as error:
+            await self.send_error(error)
+            return None
 
     async def disconnect(self, code: int) -> None:
         if self.user_id is None:

@@ -11,18 +11,27 @@ from django.conf import settings
 from messaging.errors import BadRequest, TooLarge
 
 MAX_IDS_PER_FRAME = 1000
+# Ids and seqs are 64-bit columns; a bigger integer is the client's mistake, not a
+# database error (SQLite raises OverflowError, PostgreSQL DataError).
+MAX_INT = 2**63 - 1
 CLIENT_TYPES = frozenset({"send", "ack", "read", "typing", "sync", "ping", "pong"})
 
 
 def parse_frame(text: str | None, data: bytes | None) -> dict[str, Any]:
+    limit = settings.IMS_MAX_FRAME_BYTES
+    # Size first, whatever the kind: a huge binary frame is too_large, not bad_request.
+    # Characters are counted first so a huge text is refused without encoding it.
+    raw = text if text is not None else data or b""
+    if len(raw) > limit or (text is not None and len(text.encode()) > limit):
+        raise TooLarge(f"frames are limited to {limit} bytes")
     if text is None:
         raise BadRequest("binary frames are not part of the protocol; send JSON text frames")
-    if len(text) > settings.IMS_MAX_FRAME_BYTES or len(text.encode()) > settings.IMS_MAX_FRAME_BYTES:
-        raise TooLarge(f"frames are limited to {settings.IMS_MAX_FRAME_BYTES} bytes")
     try:
         frame = json.loads(text)
     except ValueError as exc:
         raise BadRequest(f"invalid JSON: {exc}") from None
+    except RecursionError:  # "[[[[…" fits in a frame but not on the parser's stack
+        raise BadRequest("invalid JSON: nested too deeply") from None
     if not isinstance(frame, dict):
         raise BadRequest("a frame must be a JSON object")
     kind = frame.get("type")
@@ -34,7 +43,7 @@ def parse_frame(text: str | None, data: bytes | None) -> dict[str, Any]:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and value <= MAX_INT
 
 
 def require_int(frame: dict[str, Any], name: str, *, minimum: int = 0) -> int:
@@ -42,6 +51,13 @@ def require_int(frame: dict[str, Any], name: str, *, minimum: int = 0) -> int:
     if not _is_int(value) or value < minimum:
         raise BadRequest(f"`{name}` must be an integer >= {minimum}")
     return value
+
+
+def parse_last_seq(raw: str) -> int:
+    """The `last_seq` query parameter: ASCII digits only (str.isdigit also takes "²")."""
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_INT:
+        raise BadRequest("last_seq must be a non-negative integer; replaying pending items instead")
+    return int(raw)
 
 
 def optional_int(frame: dict[str, Any], name: str) -> int | None:
@@ -54,6 +70,7 @@ def require_list(frame: dict[str, Any], name: str, item_type: type, label: str) 
         not isinstance(value, list)
         or not value
         or not all(isinstance(v, item_type) and not isinstance(v, bool) for v in value)
+        or (item_type is int and not all(_is_int(v) for v in value))
     ):
         raise BadRequest(f"`{name}` must be a non-empty list of {label}")
     if len(value) > MAX_IDS_PER_FRAME:
