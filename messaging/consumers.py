@@ -131,7 +131,12 @@ class IMSConsumer(AsyncWebsocketConsumer):
             if now >= next_ping:
                 next_ping = now + interval
                 await self.send_frame(frames.ping())
-                await database_sync_to_async(connection_heartbeat)(channel_name=self.channel_name)
+                try:
+                    await database_sync_to_async(connection_heartbeat)(channel_name=self.channel_name)
+                except Exception:
+                    # A database outage (a PostgreSQL restart) must not end this loop: the
+                    # connection would then never be pinged or closed as a dead peer again.
+                    logger.exception("heartbeat of user %s not recorded", self.user_id)
 
     # --- client frames -----------------------------------------------------------------
 

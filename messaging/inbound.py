@@ -89,8 +89,28 @@ def parse_msg_ids(frame: dict[str, Any]) -> list[str]:
     return require_list(frame, "msg_ids", str, "message id strings")
 
 
+def _contains_nul(value: Any) -> bool:
+    """True when a string anywhere in the value holds U+0000 (walked without recursion:
+    the value may nest as deep as the JSON parser allowed)."""
+    stack = [value]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def parse_send(frame: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of services.messages.message_send, less the sender."""
+    # PostgreSQL stores no U+0000 in text or jsonb: it would fail as a server_error.
+    if _contains_nul(frame):
+        raise BadRequest("strings in `send` must not contain the character U+0000")
     client_msg_id = frame.get("client_msg_id")
     if not isinstance(client_msg_id, str) or not client_msg_id:
         raise BadRequest("`client_msg_id` must be a non-empty string")

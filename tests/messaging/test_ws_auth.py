@@ -4,6 +4,8 @@ refused before `101 Switching Protocols` (PROTOCOL.md, Endpoint and authenticati
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
@@ -176,3 +178,31 @@ async def test_hello_is_the_first_frame_and_carries_the_protocol_fields(alice, s
             "last_seq": 0,
         }
         assert ws.replay == {"type": "offline_messages", "items": [], "more": False, "truncated": False}
+
+
+async def test_a_session_ended_by_a_password_change_is_refused(alice):
+    cookie = await database_sync_to_async(session_cookie)(alice)
+
+    def change_password() -> None:
+        user = User.objects.get(pk=alice.pk)
+        user.set_password("a-new-long-passphrase")
+        user.save()
+
+    await database_sync_to_async(change_password)()
+
+    assert await refused("/ws/", headers=session_headers(cookie))
+
+
+async def test_the_token_is_never_written_to_the_log(alice, bob, caplog):
+    caplog.set_level(logging.DEBUG)
+    key = await database_sync_to_async(token_key)(alice)
+    assert await refused(ws_path(token=key[::-1]))
+    with mock.patch("messaging.consumers.message_send", side_effect=RuntimeError("boom")):
+        async with ws_connect(path=ws_path(token=key)) as ws:
+            await ws.send(
+                {"type": "send", "client_msg_id": "x", "to": bob.pk, "msg_type": "text", "content": "x"}
+            )
+            assert (await ws.receive_type("error"))["code"] == "server_error"
+    assert "boom" in caplog.text  # the failure was logged ...
+    assert key not in caplog.text  # ... without the credential
+    assert key[::-1] not in caplog.text

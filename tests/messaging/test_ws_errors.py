@@ -177,6 +177,10 @@ def send_cases(*, bob: int, alice: int, stranger_group: int) -> list[tuple[dict[
         (but(mentions=[True]), "m"),
         (but(mentions=[999_999]), "m"),  # not in the conversation
         (but(mentions=[BIGGER_THAN_BIGINT]), "m"),
+        # U+0000 is valid JSON but PostgreSQL stores it neither in text nor in jsonb.
+        (but(content="a\u0000b"), "m"),
+        (but(client_msg_id="m\u0000"), "m\u0000"),
+        (but(msg_type="file", content={**attachment, "name": "\u0000"}), "m"),
     ]
 
 

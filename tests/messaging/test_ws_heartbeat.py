@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import OperationalError
 
 from messaging.models import Connection, PendingItem
 from messaging.services.messages import message_send
@@ -76,3 +78,14 @@ async def test_a_closed_silent_peer_leaves_no_connection_row(alice):
     async with ws_connect(alice) as ws:
         assert await ws.receive_close(timeout=5) == 4408
     assert await database_sync_to_async(Connection.objects.filter(user=alice).exists)() is False
+
+
+async def test_a_database_error_while_recording_a_heartbeat_does_not_stop_the_heartbeat(alice):
+    failing_once = mock.Mock(side_effect=[OperationalError("server closed the connection"), None, None, None])
+    with mock.patch("messaging.consumers.connection_heartbeat", failing_once):
+        async with ws_connect(alice) as ws:
+            await ws.receive_type("ping", timeout=5)
+            await ws.send({"type": "pong"})
+            await ws.receive_type("ping", timeout=5)  # still beating after the failure
+            assert await ws.receive_close(timeout=5) == 4408  # and still closing the silent
+    assert failing_once.call_count >= 2

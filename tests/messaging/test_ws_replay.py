@@ -440,3 +440,14 @@ async def test_items_replayed_on_connect_are_not_forwarded_again_when_their_even
         # A late event for an item the replay already carried.
         await delivery.publish([(bob.pk, delivery.item_event(2, page["items"][1]))])
         await ws.assert_nothing(SILENCE_S)
+
+
+async def test_a_live_item_and_its_replay_are_the_same_frame(alice, bob):
+    async with ws_connect(bob) as ws:
+        await send_messages(alice, bob, 1)
+        live_message = await ws.receive_type("message")
+        await notify(bob, "Deploy approved")
+        live_notification = await ws.receive_type("notification")
+    async with await resume(bob, 0) as ws:
+        page = await ws.receive_type("offline_messages")
+        assert page["items"] == [live_message, live_notification]

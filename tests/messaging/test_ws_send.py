@@ -233,3 +233,28 @@ async def test_the_rate_limit_is_per_connection(alice, bob, settings):
         assert (await first.receive())["code"] == "rate_limited"
         await second.send_text_message(to=bob.pk, client_msg_id="c")
         assert (await second.receive_until("sent"))["client_msg_id"] == "c"
+
+
+async def test_text_travels_unchanged_whatever_its_characters(alice, bob):
+    text = 'héllo 👋 <b>"quoted"</b> \\ \u2028 末'
+    async with ws_connect(alice) as ws_alice, ws_connect(bob) as ws_bob:
+        await ws_alice.send_text_message(to=bob.pk, content=text, client_msg_id="ü-1")
+        assert (await ws_alice.receive_type("sent"))["client_msg_id"] == "ü-1"
+        assert (await ws_bob.receive_type("message"))["data"]["content"] == text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services.messages.message_send sets receiver_id only from `to`: a send to a direct "
+    "conversation by conversation_id stores receiver_id null, which PROTOCOL.md keeps for groups",
+)
+async def test_a_send_to_a_direct_conversation_by_its_id_names_the_receiver(alice, bob):
+    async with ws_connect(alice) as ws_alice, ws_connect(bob) as ws_bob:
+        await ws_alice.send_text_message(to=bob.pk, client_msg_id="c-1")
+        first = await ws_bob.receive_type("message")
+        await ws_alice.receive_type("sent")
+        await ws_alice.send_text_message(
+            conversation_id=first["data"]["conversation_id"], client_msg_id="c-2"
+        )
+        await ws_alice.receive_type("sent")
+        assert (await ws_bob.receive_type("message"))["data"]["receiver_id"] == bob.pk
