@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from unittest import mock
 
 import pytest
@@ -451,3 +452,56 @@ async def test_a_live_item_and_its_replay_are_the_same_frame(alice, bob):
     async with await resume(bob, 0) as ws:
         page = await ws.receive_type("offline_messages")
         assert page["items"] == [live_message, live_notification]
+
+
+async def test_a_gap_that_is_the_connections_own_send_is_filled_without_repeating_it(alice, bob):
+    async with ws_connect(alice) as ws:
+        layer = get_channel_layer()
+        group, channel = delivery.user_group(alice.pk), await channel_name_of(alice)
+        await layer.group_discard(group, channel)
+        await ws.send_text_message(to=bob.pk, client_msg_id="mine")
+        assert (await ws.receive_type("sent"))["seq"] == 1
+        await layer.group_add(group, channel)
+        await send_messages(bob, alice, 1, prefix="reply")
+
+        reply = await ws.receive_type("message")  # seq 1 was this connection's own `sent`
+        assert (reply["seq"], reply["data"]["content"]) == (2, "reply 0")
+        await ws.assert_nothing()
+
+
+async def test_a_send_during_a_replay_is_answered_at_once_and_never_repeated_as_message(alice, bob):
+    await send_messages(bob, alice, 7)
+    async with ws_connect(alice, empty_replay=False) as ws:
+        first = await ws.receive_type("offline_messages")
+        await ws.send_text_message(to=bob.pk, client_msg_id="meanwhile")
+        assert (await ws.receive_type("sent"))["seq"] == 8
+        await ws.ack_frame(first)
+        last = await ws.receive_type("offline_messages")
+        assert (seqs_of(last), last["more"]) == ([6, 7], False)
+        await ws.assert_nothing()
+
+
+async def test_sync_during_a_replay_takes_over_and_sends_each_seq_once(alice, bob):
+    await send_messages(alice, bob, 7)
+    async with ws_connect(bob, empty_replay=False) as ws:
+        assert seqs_of(await ws.receive_type("offline_messages")) == [1, 2, 3, 4, 5]
+        await send_messages(alice, bob, 2, prefix="live")  # seqs 8 and 9, held
+        await ws.assert_nothing()
+
+        await ws.send({"type": "sync", "after_seq": 3})
+        pages = await drain(ws)
+        assert [seqs_of(p) for p in pages] == [[4, 5, 6, 7, 8], [9]]
+        await ws.assert_nothing()  # the held 8 and 9 came with the sync, not again
+        await send_messages(alice, bob, 1, prefix="after")
+        assert (await ws.receive_type("message"))["seq"] == 10
+
+
+async def test_expired_pending_items_are_not_replayed_but_stay_in_the_stream(alice, bob):
+    await send_messages(alice, bob, 3)
+    await database_sync_to_async(PendingItem.objects.filter(user=bob, seq=1).update)(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    async with ws_connect(bob, empty_replay=False) as ws:
+        assert seqs_of(await ws.receive_type("offline_messages")) == [2, 3]
+    async with await resume(bob, 0) as ws:
+        assert seqs_of(await ws.receive_type("offline_messages")) == [1, 2, 3]

@@ -1,0 +1,54 @@
+"""On the Redis channel layer: an idle connection keeps receiving (DESIGN.md, Known traps).
+
+redis-py 8 gives every connection a 5 s read timeout; channels-redis blocks 5 s in
+BZPOPMIN, so without `socket_timeout: None` an idle consumer's receive dies after ~5 s
+and the socket closes with 1011. Runs when REDIS_URL selects the Redis layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from messaging.services.messages import message_send
+from tests.messaging.wsclient import ws_connect, ws_isolation  # noqa: F401  (fixture)
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("ws_isolation"),
+    pytest.mark.redis,
+]
+
+# Longer than redis-py's default read timeout plus channels-redis's 5 s blocking pop.
+IDLE_S = 8
+
+
+@pytest.fixture(autouse=True)
+def redis_layer() -> None:
+    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("the channel layer is in memory; set REDIS_URL to run this on Redis")
+
+
+async def test_an_idle_connection_still_receives_on_redis(alice, bob):
+    async with ws_connect(bob) as ws:
+        await ws.assert_nothing(IDLE_S)
+        await database_sync_to_async(message_send)(
+            sender_id=alice.pk, to=bob.pk, content="still there?", client_msg_id="idle"
+        )
+        message = await ws.receive_type("message")
+        assert message["data"]["content"] == "still there?"
+        await ws.assert_alive()
+
+
+async def test_an_idle_sender_still_gets_receipts_on_redis(alice, bob):
+    async with ws_connect(alice) as ws_alice:
+        await ws_alice.send_text_message(to=bob.pk, client_msg_id="c-1")
+        await ws_alice.receive_type("sent")
+        await asyncio.sleep(IDLE_S)
+        async with ws_connect(bob, empty_replay=False) as ws_bob:
+            page = await ws_bob.receive_type("offline_messages")
+            await ws_bob.ack_frame(page)
+            assert (await ws_alice.receive_until("receipt", skipping={"presence"}))["status"] == "delivered"
