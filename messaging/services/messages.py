@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from messaging import frames
 from messaging.errors import BadRequest
-from messaging.models import Message, StreamItem
+from messaging.models import Conversation, Message, StreamItem
 from messaging.services.conversations import conversation_get_or_create_direct, conversation_member_ids
 from messaging.services.stream import NewItem, stream_append
 
@@ -60,7 +60,9 @@ def clean_content(msg_type: Any, content: Any) -> Any:
                 raise BadRequest(f"content.{name} must be a {kind.__name__}", field="content")
         if content["size"] < 0:
             raise BadRequest("content.size must not be negative", field="content")
-        if not content["url"].startswith(("https://", "http://", "/")):
+        # "//host/x" and "/\\host/x" are not paths: browsers read both as another host.
+        url = content["url"]
+        if not url.startswith(("https://", "http://", "/")) or url.startswith(("//", "/\\")):
             raise BadRequest("content.url must be an http(s) URL or a path on this site", field="content")
         return {name: content[name] for name in ATTACHMENT_FIELDS}
     raise BadRequest("msg_type must be one of text, image, file", field="msg_type")
@@ -78,7 +80,18 @@ def clean_mentions(mentions: Any, *, member_ids: Sequence[int]) -> list[int]:
 
 
 def _own_seq(message: Message) -> int:
-    return StreamItem.objects.get(message=message, user_id=message.sender_id).seq
+    """The seq of the sender's copy; 0 once the stream item was purged after retention."""
+    seq = StreamItem.objects.filter(message=message, user_id=message.sender_id).values_list("seq", flat=True)
+    return seq.first() or 0
+
+
+def _direct_peer(*, conversation_id: int, sender_id: int, member_ids: Sequence[int]) -> int | None:
+    """The other user of a direct conversation (the message's receiver); None in a group."""
+    if len(member_ids) != 2:
+        return None
+    if not Conversation.objects.filter(pk=conversation_id, kind=Conversation.Kind.DIRECT).exists():
+        return None
+    return next(user_id for user_id in member_ids if user_id != sender_id)
 
 
 def message_send(
@@ -108,6 +121,7 @@ def message_send(
             conversation_id, member_ids = conversation.pk, [sender_id, to]
         else:
             member_ids = conversation_member_ids(conversation_id=conversation_id, user_id=sender_id)
+            to = _direct_peer(conversation_id=conversation_id, sender_id=sender_id, member_ids=member_ids)
         mentions = clean_mentions(mentions, member_ids=member_ids)
         return _store(
             sender_id=sender_id,

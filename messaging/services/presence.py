@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -58,13 +59,14 @@ def connections_reap_stale() -> int:
     """Drop connections silent for two heartbeats (a server died without disconnect()) and
     tell the peers of users who went offline with them. Returns users gone offline."""
     now = timezone.now()
-    stale = Connection.objects.filter(last_seen_at__lte=_stale_before(now))
-    user_ids = set(stale.values_list("user_id", flat=True))
-    stale.delete()
-    gone = [uid for uid in sorted(user_ids) if not _is_online(uid, now)]
-    delivery.publish_frames_on_commit(
-        (peer, frames.presence(user_id=uid, online=False))
-        for uid in gone
-        for peer in presence_peers(user_id=uid)
-    )
+    with transaction.atomic():
+        stale = Connection.objects.filter(last_seen_at__lte=_stale_before(now))
+        user_ids = set(stale.values_list("user_id", flat=True))
+        stale.delete()
+        gone = [uid for uid in sorted(user_ids) if not _is_online(uid, now)]
+        delivery.publish_frames_on_commit(
+            (peer, frames.presence(user_id=uid, online=False))
+            for uid in gone
+            for peer in presence_peers(user_id=uid)
+        )
     return len(gone)

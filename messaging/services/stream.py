@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +41,20 @@ def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
     return {user_id: seq + 1 for user_id, seq in last.items()}
 
 
+def _use_sqlite_variable_limit() -> None:
+    """Let bulk inserts on SQLite use the build's real limit of variables a statement.
+
+    Django 5.2 assumes SQLite's pre-3.32 limit of 999, so a send to 200 users became
+    three INSERTs of 83 rows and a broadcast to 10,000 about 120; builds since 3.32
+    allow 32,766 (Debian's 250,000). Django 6.0 reads the real limit (ticket #36143).
+    """
+    if connection.vendor != "sqlite" or "max_query_params" in vars(connection.features):
+        return
+    connection.ensure_connection()
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    connection.features.max_query_params = limit
+
+
 @dataclass(frozen=True)
 class NewItem:
     """One item to append: who gets it, and whether it waits in the offline store."""
@@ -64,6 +79,7 @@ def stream_append(
     Bulk statements only: a broadcast to 10,000 users is a handful of queries.
     """
     expires_at = created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
+    _use_sqlite_variable_limit()
     with transaction.atomic():
         seqs = stream_assign_seqs(user_ids=[r.user_id for r in recipients])
         items = StreamItem.objects.bulk_create(
@@ -181,6 +197,8 @@ def stream_purge_expired(*, now: dt.datetime | None = None) -> tuple[int, int]:
     """
     now = now or timezone.now()
     retention = dt.timedelta(days=settings.IMS_STREAM_RETENTION_DAYS)
-    pending, _ = PendingItem.objects.filter(expires_at__lte=now).delete()
-    items, _ = StreamItem.objects.filter(created_at__lte=now - retention).delete()
-    return pending, items
+    with transaction.atomic():
+        pending, _ = PendingItem.objects.filter(expires_at__lte=now).delete()
+        # delete()'s total also counts the pending entries cascaded from these items.
+        _, by_model = StreamItem.objects.filter(created_at__lte=now - retention).delete()
+    return pending, by_model.get(StreamItem._meta.label, 0)
