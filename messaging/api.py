@@ -4,7 +4,10 @@
     send_message(alice, bob, "The build is green")
 
 Call it inside your own transaction if you like: the message is stored in it and pushed
-only after it commits, so nothing is pushed for work that rolled back.
+only after it commits, so nothing is pushed for work that rolled back. From async code use
+the twins `asend_message` and `asend_message_to_conversation`; like Channels'
+database_sync_to_async, they drop database connections that went stale (say, after a
+PostgreSQL restart) before and after the call, which plain sync_to_async never does.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from messaging.models import Conversation, Message
@@ -71,5 +74,31 @@ def send_message_to_conversation(
     ).message
 
 
-asend_message = sync_to_async(send_message)
-asend_message_to_conversation = sync_to_async(send_message_to_conversation)
+async def asend_message(
+    sender: UserRef,
+    to: UserRef,
+    content: Any,
+    msg_type: str = "text",
+    *,
+    client_msg_id: str | None = None,
+    mentions: Sequence[int] = (),
+) -> Message:
+    """send_message for async code: the same contract, run in a worker thread."""
+    return await database_sync_to_async(send_message)(
+        sender, to, content, msg_type, client_msg_id=client_msg_id, mentions=mentions
+    )
+
+
+async def asend_message_to_conversation(
+    sender: UserRef,
+    conversation: ConversationRef,
+    content: Any,
+    msg_type: str = "text",
+    *,
+    client_msg_id: str | None = None,
+    mentions: Sequence[int] = (),
+) -> Message:
+    """send_message_to_conversation for async code."""
+    return await database_sync_to_async(send_message_to_conversation)(
+        sender, conversation, content, msg_type, client_msg_id=client_msg_id, mentions=mentions
+    )
