@@ -11,6 +11,7 @@ django_http = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from imsproject.daphne_hardening import harden_daphne  # noqa: E402
 from messaging.auth import CredentialsMiddleware  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
@@ -18,6 +19,8 @@ if settings.DEBUG:
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     django_http = ASGIStaticFilesHandler(django_http)
+
+harden_daphne()
 
 application = ProtocolTypeRouter(
     {

@@ -112,10 +112,6 @@ def test_the_token_never_appears_in_the_access_log_or_stderr(start_server, ws_co
     assert secrets_in_logs(server, secrets) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daphne's HTTP access log writes the full request URI, query string and token included",
-)
 def test_the_token_never_appears_in_the_access_log_when_the_upgrade_is_missing(server, alice):
     # A proxy that strips the Upgrade header turns the handshake into a plain GET.
     token = token_of(alice)

@@ -145,11 +145,6 @@ def answer_to(client, raw: str) -> tuple[str, object]:
         return "closed", closed.rcvd.code if closed.rcvd else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daphne drops the TCP connection (1006) for a frame over 1 MiB; "
-    "PROTOCOL.md wants too_large or close code 1009",
-)
 def test_a_frame_over_1_mib_gets_too_large_or_close_code_1009(server, ws_connect, bob):
     client = ws_connect(server, bob)
     client.handshake()
