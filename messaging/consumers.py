@@ -26,6 +26,7 @@ from messaging.throttle import TokenBucket
 logger = logging.getLogger(__name__)
 
 CLOSE_SILENT_PEER = 4408
+CLOSE_SERVER_ERROR = 1011
 # Live items that arrive during a replay wait in memory up to this many; past it they
 # are dropped and read back from the database when the replay ends.
 MAX_HELD_ITEMS = 1000
@@ -63,6 +64,7 @@ def encode(frame: frames.Frame) -> str:
 
 class IMSConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
+    heartbeat: asyncio.Task | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -79,6 +81,13 @@ class IMSConsumer(AsyncWebsocketConsumer):
         self.held_dropped_upto = 0
         self.own_seqs: set[int] = set()  # answered with `sent`, not repeated as `message`
         await self.accept()
+        try:
+            await self._open()
+        except Exception:
+            await self._close_on_failure("connect")
+
+    async def _open(self) -> None:
+        """hello, presence, the replay. Precondition: accepted."""
         # Join before reading last_seq: every seq above it is published after this point.
         await delivery.join(self.user_id, self.channel_name)
         last_seq = await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
@@ -109,7 +118,8 @@ class IMSConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.user_id is None:
             return
-        self.heartbeat.cancel()
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         await delivery.leave(self.user_id, self.channel_name)
         peers = await database_sync_to_async(connection_close)(
             user_id=self.user_id, channel_name=self.channel_name
@@ -168,8 +178,10 @@ class IMSConsumer(AsyncWebsocketConsumer):
     async def on_ack(self, frame: dict[str, Any]) -> None:
         seqs = inbound.parse_seqs(frame)
         await database_sync_to_async(items_ack)(user_id=self.user_id, seqs=seqs)
-        if self.replay and self.replay.awaiting:
+        if self.replay is not None:
             self.replay.awaiting.difference_update(seqs)
+            # Nothing awaited yet a replay: reading the next page failed last time
+            # (server_error), and this ack is the client's retry.
             if not self.replay.awaiting:
                 await self._send_replay_page()
 
@@ -235,7 +247,12 @@ class IMSConsumer(AsyncWebsocketConsumer):
         """A new item of this user's stream (delivery.ITEM_EVENT)."""
         seq, frame = event["seq"], event["frame"]
         if self.replay is None:
-            await self._forward(seq, frame)
+            try:
+                await self._forward(seq, frame)
+            except Exception:
+                # The gap before this item could not be read, and skipping it would break
+                # the seq order: the client reconnects and its replay has both.
+                await self._close_on_failure("forward")
         elif len(self.held) < MAX_HELD_ITEMS:
             self.held[seq] = frame
         else:
@@ -277,3 +294,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, error: IMSError, *, ref: Any = None) -> None:
         await self.send_frame(frames.error(code=error.code, detail=error.detail, ref=ref))
+
+    async def _close_on_failure(self, stage: str) -> None:
+        """Close with 1011 rather than let the exception end the consumer: then
+        disconnect() still runs (group, Connection row, presence)."""
+        logger.exception("%s for user %s failed; closing", stage, self.user_id)
+        await self.close(code=CLOSE_SERVER_ERROR)

@@ -11,6 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from messaging.models import User, WsTicket
 from messaging.services.tickets import ws_ticket_issue
@@ -206,3 +207,24 @@ async def test_the_token_is_never_written_to_the_log(alice, bob, caplog):
     assert "boom" in caplog.text  # the failure was logged ...
     assert key not in caplog.text  # ... without the credential
     assert key[::-1] not in caplog.text
+
+
+async def test_a_wrong_token_is_refused_even_beside_a_valid_session(alice):
+    cookie = await database_sync_to_async(session_cookie)(alice)
+
+    assert await refused(ws_path(token="not-a-token"), headers=session_headers(cookie))
+
+
+def ticket_over_rest(user: User) -> str:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_key(user)}")
+    response = client.post("/api/ws-ticket/")
+    assert response.status_code == 201, response.content
+    return response.json()["ticket"]
+
+
+async def test_a_ticket_from_the_rest_api_connects_once(alice):
+    ticket = await database_sync_to_async(ticket_over_rest)(alice)
+    async with ws_connect(path=ws_path(ticket=ticket)) as ws:
+        assert ws.hello["user_id"] == alice.pk
+    assert await refused(ws_path(ticket=ticket))

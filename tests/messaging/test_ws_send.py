@@ -243,11 +243,6 @@ async def test_text_travels_unchanged_whatever_its_characters(alice, bob):
         assert (await ws_bob.receive_type("message"))["data"]["content"] == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.messages.message_send sets receiver_id only from `to`: a send to a direct "
-    "conversation by conversation_id stores receiver_id null, which PROTOCOL.md keeps for groups",
-)
 async def test_a_send_to_a_direct_conversation_by_its_id_names_the_receiver(alice, bob):
     async with ws_connect(alice) as ws_alice, ws_connect(bob) as ws_bob:
         await ws_alice.send_text_message(to=bob.pk, client_msg_id="c-1")

@@ -34,7 +34,7 @@ from messaging.models import Connection, User
 # Things that must arrive get a generous timeout (2 cores, other runs beside ours);
 # "nothing more arrives" waits briefly.
 ARRIVES_S = 5.0
-SILENCE_S = 0.4
+SILENCE_S = 0.3
 SAME_SITE_ORIGIN = "http://127.0.0.1"
 
 Frame = dict[str, Any]
