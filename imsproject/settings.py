@@ -13,6 +13,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from imsproject.channel_layers import redis_channel_layer
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
 # The SQLite file, the filesystem broker and beat's schedule live here.
@@ -153,33 +155,11 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # redis-py 8.1 caps an async pool at 100 connections; a reconnect storm needs more.
 IMS_REDIS_MAX_CONNECTIONS = env_int("IMS_REDIS_MAX_CONNECTIONS", 2000)
 
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        # redis-py 8 defaults to a 5 s read timeout, which kills the
-                        # layer's blocking receive on an idle socket (channels_redis#422).
-                        "socket_timeout": None,
-                        "max_connections": IMS_REDIS_MAX_CONNECTIONS,
-                    }
-                ],
-                "capacity": 1000,
-                "expiry": 60,
-                "group_expiry": 86400,
-            },
-        }
-    }
-else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": 1000, "expiry": 60},
-        }
-    }
+CHANNEL_LAYERS = {
+    "default": redis_channel_layer(REDIS_URL, max_connections=IMS_REDIS_MAX_CONNECTIONS)
+    if REDIS_URL
+    else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000, "expiry": 60}}
+}
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":

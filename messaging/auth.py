@@ -13,7 +13,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import validate_host
+from django.http.request import split_domain_port, validate_host
 from rest_framework.authtoken.models import Token
 
 from messaging.services.tickets import ws_ticket_redeem
@@ -45,7 +45,14 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     if host and ":" in host:
         # hostname strips an IPv6 literal's brackets; ALLOWED_HOSTS keeps them, as in Host.
         host = f"[{host}]"
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    if not host:
+        return False
+    allowed = [pattern for pattern in settings.ALLOWED_HOSTS if pattern != "*"]
+    if "*" in settings.ALLOWED_HOSTS:
+        # "*" accepts any Host; it must not accept any Origin, or cross-site hijacking is
+        # back. Then only the page's own host (the Host header) may open a session socket.
+        allowed.append(split_domain_port(headers.get(b"host", b"").decode("latin1"))[0])
+    return validate_host(host, [pattern for pattern in allowed if pattern])
 
 
 def query_params(scope: dict[str, Any]) -> dict[str, str]:

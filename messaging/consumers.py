@@ -30,6 +30,9 @@ CLOSE_SERVER_ERROR = 1011
 # Live items that arrive during a replay wait in memory up to this many; past it they
 # are dropped and read back from the database when the replay ends.
 MAX_HELD_ITEMS = 1000
+# Clients send `typing` on keystrokes; a few a second is plenty for the indicator.
+TYPING_RATE_PER_SECOND = 2
+TYPING_BURST = 5
 
 
 @dataclass
@@ -76,6 +79,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.last_received = time.monotonic()
         self.send_bucket = TokenBucket(rate=settings.IMS_SEND_RATE_PER_SECOND, burst=settings.IMS_SEND_BURST)
+        self.typing_bucket = TokenBucket(rate=TYPING_RATE_PER_SECOND, burst=TYPING_BURST)
         self.replay: Replay | None = None
         self.held: dict[int, frames.Frame] = {}
         self.held_dropped_upto = 0
@@ -194,6 +198,10 @@ class IMSConsumer(AsyncWebsocketConsumer):
         members = await database_sync_to_async(conversation_member_ids)(
             conversation_id=conversation_id, user_id=self.user_id
         )
+        if not self.typing_bucket.allow():
+            raise RateLimited(f"at most {TYPING_RATE_PER_SECOND:g} typing frames a second")
+        if len(members) > settings.IMS_PRESENCE_MAX_GROUP_SIZE:
+            return  # in a big group one keystroke would cost a send to every member
         typing = frames.typing(conversation_id=conversation_id, user_id=self.user_id)
         await delivery.publish_frames_now((member, typing) for member in members if member != self.user_id)
 
@@ -227,6 +235,8 @@ class IMSConsumer(AsyncWebsocketConsumer):
             replay.first = False
             if not more:
                 self.replay = None
+                # Own sends the replay skipped will never come again.
+                self.own_seqs = {seq for seq in self.own_seqs if seq > replay.upto}
                 await self._flush_held()
                 return
             replay.awaiting = {item["seq"] for item in shown}

@@ -113,6 +113,22 @@ async def test_a_session_cookie_with_an_origin_that_names_no_allowed_host_is_ref
     assert await refused("/ws/", headers=session_headers(cookie, origin=origin))
 
 
+async def test_a_wildcard_in_allowed_hosts_still_refuses_a_foreign_origin(alice, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    headers = [*session_headers(cookie, origin="https://evil.example"), (b"host", b"chat.example.com")]
+
+    assert await refused("/ws/", headers=headers)
+
+
+async def test_a_wildcard_in_allowed_hosts_accepts_the_origin_of_the_page_itself(alice, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    headers = [*session_headers(cookie, origin="https://chat.example.com"), (b"host", b"chat.example.com")]
+    async with ws_connect(path="/ws/", headers=headers) as ws:
+        assert ws.hello["user_id"] == alice.pk
+
+
 async def test_a_session_cookie_without_origin_is_refused(alice):
     cookie = await database_sync_to_async(session_cookie)(alice)
 

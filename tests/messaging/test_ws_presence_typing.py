@@ -140,3 +140,23 @@ async def test_typing_to_an_offline_peer_is_dropped_not_replayed(alice, bob):
         await ws_bob.assert_alive()
     async with ws_connect(alice) as ws_alice:  # the one empty replay frame, no typing
         await ws_alice.assert_nothing()
+
+
+async def test_typing_faster_than_a_few_a_second_is_rate_limited(alice, bob):
+    conversation = await direct(alice, bob)
+    async with ws_connect(bob) as ws_bob:
+        for _ in range(5):  # the burst
+            await ws_bob.send({"type": "typing", "conversation_id": conversation.pk})
+        await ws_bob.send({"type": "typing", "conversation_id": conversation.pk})
+        error = await ws_bob.receive_type("error")
+        assert (error["code"], error["ref"]) == ("rate_limited", None)
+        await ws_bob.assert_alive()
+
+
+async def test_typing_in_a_group_above_the_presence_limit_is_not_relayed(alice, bob, carol, settings):
+    settings.IMS_PRESENCE_MAX_GROUP_SIZE = 2
+    group = await group_of(alice, bob, carol)
+    async with ws_connect(alice) as ws_alice, ws_connect(bob) as ws_bob:
+        await ws_alice.send({"type": "typing", "conversation_id": group.pk})
+        await ws_bob.assert_nothing()
+        await ws_alice.assert_alive()

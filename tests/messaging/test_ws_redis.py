@@ -2,15 +2,16 @@
 
 redis-py 8 gives every connection a 5 s read timeout; channels-redis blocks 5 s in
 BZPOPMIN, so without `socket_timeout: None` an idle consumer's receive dies after ~5 s
-and the socket closes with 1011. Runs when REDIS_URL selects the Redis layer.
+and the socket closes with 1011. Runs on the Redis layer of the settings, also when the
+suite otherwise runs on the in-memory one.
 """
 
 from __future__ import annotations
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 
+from imsproject.channel_layers import redis_channel_layer
 from messaging.services.messages import message_send
 from tests.messaging.wsclient import ws_connect, ws_isolation  # noqa: F401  (fixture)
 
@@ -25,9 +26,10 @@ IDLE_S = 6
 
 
 @pytest.fixture(autouse=True)
-def redis_layer() -> None:
-    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
-        pytest.skip("the channel layer is in memory; set REDIS_URL to run this on Redis")
+def redis_layer(settings, redis_url) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": redis_channel_layer(redis_url, max_connections=settings.IMS_REDIS_MAX_CONNECTIONS)
+    }
 
 
 async def test_an_idle_connection_still_receives_on_redis(alice, bob):
