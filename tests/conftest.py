@@ -11,6 +11,12 @@ from messaging.models import User
 from tests.factories import UserFactory
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings) -> None:
+    """PBKDF2's real cost (~0.5 s a user here) would dominate tests that make users."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _persona(name: str) -> User:
     user = UserFactory(username=name, display_name=name.title())
     Token.objects.get_or_create(user=user)

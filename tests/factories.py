@@ -30,6 +30,7 @@ class GroupFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Conversation
+        skip_postgeneration_save = True
 
     kind = Conversation.Kind.GROUP
     title = factory.Sequence(lambda n: f"Group {n}")

@@ -153,11 +153,6 @@ def test_sent_message_is_published_to_the_recipient_after_commit(
         fresh_channel_layer()
 
 
-@pytest.mark.xfail(
-    reason="services.messages.message_send sets receiver_id only from `to`; a direct message "
-    "sent by conversation_id is stored with receiver_id null (PROTOCOL.md: null only in a group)",
-    strict=False,
-)
 def test_a_message_to_a_direct_conversation_by_its_id_names_the_receiver(alice, bob):
     # A client that has the conversation from GET /api/conversations/ sends to it by id.
     conversation_id = send(alice, to=bob.pk).conversation_id
