@@ -12,7 +12,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,24 +20,39 @@ from messaging.errors import BadRequest
 from messaging.models import ItemStatus, PendingItem, StreamCounter, StreamItem
 
 
-def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
-    """Give each user the next seq of its stream, in three statements whatever their number.
+def _next_seqs_sql(count: int) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE of `count` counters, returning (user_id, last_seq).
 
-    Precondition: the caller is inside a transaction. The counters stay row-locked until
+    Both PostgreSQL and SQLite (3.35+) speak it. Names come from the model, never input.
+    """
+    quote = connection.ops.quote_name
+    table = quote(StreamCounter._meta.db_table)
+    user = quote(StreamCounter._meta.get_field("user").column)
+    last_seq = quote(StreamCounter._meta.get_field("last_seq").column)
+    rows = ", ".join(["(%s, 1)"] * count)
+    return (
+        f"INSERT INTO {table} ({user}, {last_seq}) VALUES {rows} "  # noqa: S608
+        f"ON CONFLICT ({user}) DO UPDATE SET {last_seq} = {table}.{last_seq} + 1 "
+        f"RETURNING {user}, {last_seq}"
+    )
+
+
+def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
+    """Give each user the next seq of its stream, in one statement whatever their number.
+
+    Precondition: the caller is inside a transaction. Each counter stays row-locked until
     it ends, so seqs are gap free and a later seq never commits before an earlier one.
-    Locks are taken in user id order, so two sends to overlapping users cannot deadlock.
+    The upsert takes the rows in user id order and creates missing counters in the same
+    pass, so sends to overlapping users cannot deadlock. (Locking the existing counters
+    first and inserting the missing ones after deadlocked on PostgreSQL when three
+    transactions met at a counter's first use.)
     """
     ids = sorted(set(user_ids))
-    locked = StreamCounter.objects.select_for_update().filter(user_id__in=ids).order_by("user_id")
-    last = dict(locked.values_list("user_id", "last_seq"))
-    missing = [user_id for user_id in ids if user_id not in last]
-    if missing:
-        StreamCounter.objects.bulk_create(
-            [StreamCounter(user_id=user_id) for user_id in missing], ignore_conflicts=True
-        )
-        last.update(locked.filter(user_id__in=missing).values_list("user_id", "last_seq"))
-    StreamCounter.objects.filter(user_id__in=ids).update(last_seq=F("last_seq") + 1)
-    return {user_id: seq + 1 for user_id, seq in last.items()}
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_next_seqs_sql(len(ids)), ids)
+        return dict(cursor.fetchall())
 
 
 def _use_sqlite_variable_limit() -> None:
@@ -80,7 +94,9 @@ def stream_append(
     """
     expires_at = created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
     _use_sqlite_variable_limit()
-    with transaction.atomic():
+    # No savepoint when nested (as in message_send): a failure here fails the whole send,
+    # so a rollback point would only cost two round trips.
+    with transaction.atomic(savepoint=False):
         seqs = stream_assign_seqs(user_ids=[r.user_id for r in recipients])
         items = StreamItem.objects.bulk_create(
             [
