@@ -46,12 +46,6 @@ CHANGELISTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(admin_client: Client) -> Client:
     """A logged-in staff superuser (pytest-django's `admin`)."""

@@ -31,12 +31,6 @@ from messaging.services.conversations import conversation_create_group
 Listen = Callable[[User], Awaitable[str]]
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class RolledBack(Exception):
     """Raised inside a caller's transaction.atomic() to roll it back."""
 

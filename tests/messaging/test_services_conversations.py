@@ -16,12 +16,6 @@ from messaging.services.conversations import (
 from tests.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_the_direct_key_is_the_same_from_both_sides():
     assert direct_key(7, 3) == direct_key(3, 7) == "3:7"
 

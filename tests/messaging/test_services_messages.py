@@ -27,12 +27,6 @@ from tests.factories import UserFactory
 ATTACHMENT = {"url": "https://files.example.com/a.png", "name": "a.png", "size": 2048, "mime": "image/png"}
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict]]:
     """(user_id, event) pairs handed to the channel layer, recorded instead of sent."""

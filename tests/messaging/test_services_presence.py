@@ -23,12 +23,6 @@ from messaging.services.presence import (
 from tests.factories import UserFactory
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict]]:
     """(user_id, event) pairs handed to the channel layer, recorded instead of sent."""

@@ -45,12 +45,6 @@ from messaging.services.stream import (
 T = TypeVar("T")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 # --- helpers ---------------------------------------------------------------------------
 
 

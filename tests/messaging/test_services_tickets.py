@@ -14,12 +14,6 @@ from messaging.services.tickets import ws_ticket_issue, ws_ticket_redeem
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_a_ticket_is_a_long_random_key_valid_for_the_configured_time(alice):
     before = timezone.now()
     ticket = ws_ticket_issue(user_id=alice.pk)

@@ -15,12 +15,6 @@ from messaging.api import send_message
 from messaging.models import Connection, Message, PendingItem, StreamItem
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings) -> None:
-    """The personas' PBKDF2 hashing took most of each test's time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def test_beat_runs_tasks_that_exist_under_the_names_it_schedules():
     app.loader.import_default_modules()
 
