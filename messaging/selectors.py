@@ -12,7 +12,6 @@ from messaging.models import (
     Conversation,
     ConversationMember,
     Message,
-    PendingItem,
     StreamCounter,
     StreamItem,
 )
@@ -35,10 +34,10 @@ def _page(queryset: QuerySet[StreamItem], limit: int) -> Page:
 
 def pending_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
     """Unexpired pending items with after_seq < seq <= upto_seq, oldest first."""
-    pending = PendingItem.objects.filter(
-        user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq, expires_at__gt=timezone.now()
+    items = StreamItem.objects.filter(
+        user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq, pending__expires_at__gt=timezone.now()
     )
-    return _page(StreamItem.objects.filter(pending__in=pending), limit)
+    return _page(items, limit)
 
 
 def stream_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:

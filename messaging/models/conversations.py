@@ -65,7 +65,7 @@ class Message(models.Model):
     # A string for text, {"url", "name", "size", "mime"} for image and file.
     content = models.JSONField()
     mentions = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(db_index=True)  # the admin's date filter and hierarchy
 
     class Meta:
         constraints = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -55,20 +54,6 @@ def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
         return dict(cursor.fetchall())
 
 
-def _use_sqlite_variable_limit() -> None:
-    """Let bulk inserts on SQLite use the build's real limit of variables a statement.
-
-    Django 5.2 assumes SQLite's pre-3.32 limit of 999, so a send to 200 users became
-    three INSERTs of 83 rows and a broadcast to 10,000 about 120; builds since 3.32
-    allow 32,766 (Debian's 250,000). Django 6.0 reads the real limit (ticket #36143).
-    """
-    if connection.vendor != "sqlite" or "max_query_params" in vars(connection.features):
-        return
-    connection.ensure_connection()
-    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-    connection.features.max_query_params = limit
-
-
 @dataclass(frozen=True)
 class NewItem:
     """One item to append: who gets it, and whether it waits in the offline store."""
@@ -93,7 +78,6 @@ def stream_append(
     Bulk statements only: a broadcast to 10,000 users is a handful of queries.
     """
     expires_at = created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
-    _use_sqlite_variable_limit()
     # No savepoint when nested (as in message_send): a failure here fails the whole send,
     # so a rollback point would only cost two round trips.
     with transaction.atomic(savepoint=False):
