@@ -47,7 +47,8 @@ def hello(*, user_id: int, heartbeat_s: float, last_seq: int) -> Frame:
         "type": "hello",
         "protocol": 1,
         "user_id": user_id,
-        "heartbeat_s": heartbeat_s,
+        # 30, not 30.0: clients in typed languages read it into an integer.
+        "heartbeat_s": int(heartbeat_s) if float(heartbeat_s).is_integer() else heartbeat_s,
         "last_seq": last_seq,
     }
 

@@ -197,6 +197,12 @@ async def test_hello_is_the_first_frame_and_carries_the_protocol_fields(alice, s
         assert ws.replay == {"type": "offline_messages", "items": [], "more": False, "truncated": False}
 
 
+async def test_a_whole_heartbeat_is_sent_as_an_integer(alice, settings):
+    settings.IMS_HEARTBEAT_SECONDS = 30.0  # as read from IMS_HEARTBEAT_SECONDS=30
+    async with ws_connect(alice) as ws:
+        assert type(ws.hello["heartbeat_s"]) is int
+
+
 async def test_a_session_ended_by_a_password_change_is_refused(alice):
     cookie = await database_sync_to_async(session_cookie)(alice)
 
