@@ -20,7 +20,8 @@ from django.urls import path  # noqa: E402
 class StockChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         query = parse_qs(self.scope["query_string"].decode())
-        self.group = f"user.{int(query['user'][0])}"
+        # Its own group names: on Redis, IMS's events for user.<id> must not reach it.
+        self.group = f"baseline.{int(query['user'][0])}"
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
 
@@ -34,7 +35,7 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
             "type": "message",
             "data": {"content": content["content"], "client_msg_id": content["client_msg_id"]},
         }
-        await self.channel_layer.group_send(f"user.{content['to']}", {"type": "chat.message", "frame": frame})
+        await self.channel_layer.group_send(f"baseline.{content['to']}", {"type": "chat.message", "frame": frame})
         await self.send_json({"type": "sent", "client_msg_id": content["client_msg_id"]})
 
     async def chat_message(self, event: dict) -> None:
