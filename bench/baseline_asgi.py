@@ -35,7 +35,8 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
             "type": "message",
             "data": {"content": content["content"], "client_msg_id": content["client_msg_id"]},
         }
-        await self.channel_layer.group_send(f"baseline.{content['to']}", {"type": "chat.message", "frame": frame})
+        event = {"type": "chat.message", "frame": frame}
+        await self.channel_layer.group_send(f"baseline.{content['to']}", event)
         await self.send_json({"type": "sent", "client_msg_id": content["client_msg_id"]})
 
     async def chat_message(self, event: dict) -> None:

@@ -58,7 +58,7 @@ def read_replay_page(*, user_id: int, replay: Replay) -> tuple[list[frames.Frame
         truncated = not replay.pending_only and stream_is_truncated(
             user_id=user_id, after_seq=replay.cursor, upto_seq=replay.upto
         )
-    return [frames.item_frame(item) for item in page.items], page.more, truncated
+    return page.items, page.more, truncated
 
 
 def encode(frame: frames.Frame) -> str:

@@ -8,6 +8,7 @@ from django.db.models import Count, Min, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from messaging import frames
 from messaging.models import (
     Conversation,
     ConversationMember,
@@ -16,10 +17,12 @@ from messaging.models import (
     StreamItem,
 )
 
+STREAM_ROW_FIELDS = ("seq", "kind", "payload", *(f"message__{name}" for name in frames.MESSAGE_FIELDS))
+
 
 @dataclass(frozen=True)
 class Page:
-    items: list[StreamItem]
+    items: list[frames.Frame]  # `message` / `notification` frames, seq ascending
     more: bool
 
 
@@ -28,8 +31,8 @@ def stream_last_seq(*, user_id: int) -> int:
 
 
 def _page(queryset: QuerySet[StreamItem], limit: int) -> Page:
-    rows = list(queryset.select_related("message").order_by("seq")[: limit + 1])
-    return Page(items=rows[:limit], more=len(rows) > limit)
+    rows = list(queryset.order_by("seq").values_list(*STREAM_ROW_FIELDS)[: limit + 1])
+    return Page(items=[frames.stream_row_frame(row) for row in rows[:limit]], more=len(rows) > limit)
 
 
 def pending_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
