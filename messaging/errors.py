@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -44,11 +44,33 @@ class RateLimited(IMSError):
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
 
 
+# DRF's own errors that have a protocol code. Authentication failures have none: they
+# keep DRF's body and its WWW-Authenticate header.
+DRF_ERROR_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ValidationError: BadRequest.code,
+    exceptions.ParseError: BadRequest.code,
+    exceptions.UnsupportedMediaType: BadRequest.code,
+    exceptions.PermissionDenied: Forbidden.code,
+    exceptions.NotFound: NotFound.code,
+    exceptions.Throttled: RateLimited.code,
+}
+
+
 def rest_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus IMS errors rendered as {"code", "detail"} (and the field)."""
+    """Every error body has a protocol `code` and a `detail`; field errors keep DRF's
+    {"<field>": ["..."]} beside them."""
     if isinstance(exc, IMSError):
         body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
         if exc.field:
             body[exc.field] = [exc.detail]
         return Response(body, status=exc.http_status)
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    code = next((code for kind, code in DRF_ERROR_CODES.items() if isinstance(exc, kind)), None)
+    if response is None or code is None:
+        return response
+    fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+    detail = (
+        fields.get("detail") if isinstance(fields.get("detail"), str) else "invalid input; see the fields"
+    )
+    response.data = {**fields, "code": code, "detail": detail}
+    return response

@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from messaging import inbound
@@ -42,12 +43,21 @@ FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Not a member (code for
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such user or conversation (code not_found).")
 
 
+class SendRateThrottle(UserRateThrottle):
+    """The REST twin of the WebSocket send limit: IMS_REST_SENDS_PER_MINUTE per user."""
+
+    def get_rate(self) -> str:
+        return f"{settings.IMS_REST_SENDS_PER_MINUTE}/min"
+
+
 class MessageSendApi(APIView):
     """Send a message: the REST twin of the WebSocket `send` frame.
 
     A retry with the same client_msg_id answers 201 with the first message and stores and
-    delivers nothing again.
+    delivers nothing again. Over the rate limit: 429 with code rate_limited, nothing stored.
     """
+
+    throttle_classes = [SendRateThrottle]
 
     @extend_schema_serializer(component_name="MessageSendRequest")
     class InputSerializer(serializers.Serializer):

@@ -17,6 +17,14 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache() -> None:
+    """The REST send throttle counts in the cache; one test's sends must not limit another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def _persona(name: str) -> User:
     user = UserFactory(username=name, display_name=name.title())
     Token.objects.get_or_create(user=user)

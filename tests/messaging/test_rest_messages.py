@@ -223,8 +223,24 @@ def test_every_malformed_send_is_a_400_naming_the_field_and_stores_nothing(alice
         assert response.status_code == 400, case
         assert field in response.json(), (case, response.json())
         assert isinstance(response.json()[field], list | dict), case
+        assert response.json()["code"] == "bad_request", case
 
     assert row_counts() == before
+
+
+def test_sends_over_the_per_user_rate_limit_get_429_rate_limited_and_store_nothing(alice, bob, settings):
+    settings.IMS_REST_SENDS_PER_MINUTE = 3
+    client = api_as(alice)
+    for n in range(3):
+        assert client.post(SEND_URL, text_to(bob, client_msg_id=f"r-{n}"), format="json").status_code == 201
+    before = row_counts()
+
+    response = client.post(SEND_URL, text_to(bob, client_msg_id="r-over"), format="json")
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "rate_limited"
+    assert row_counts() == before
+    assert api_as(bob).post(SEND_URL, text_to(alice), format="json").status_code == 201  # per user
 
 
 def test_text_over_the_length_limit_is_refused(alice, bob, settings):
@@ -258,6 +274,7 @@ def test_a_body_that_is_not_a_json_object_is_a_400(alice, case, raw):
     response = api_as(alice).post(SEND_URL, raw, content_type="application/json")
 
     assert response.status_code == 400, case
+    assert response.json()["code"] == "bad_request", case
     assert row_counts() == before
 
 
