@@ -15,12 +15,13 @@ from django.conf import settings
 
 from messaging import delivery, frames, inbound
 from messaging.auth import query_params
+from messaging.batching import ack_batcher
 from messaging.errors import BadRequest, IMSError, RateLimited
 from messaging.selectors import pending_items_page, stream_is_truncated, stream_items_page, stream_last_seq
 from messaging.services.conversations import conversation_member_ids
 from messaging.services.messages import message_send
 from messaging.services.presence import connection_close, connection_heartbeat, connection_open
-from messaging.services.stream import items_ack, messages_mark_read
+from messaging.services.stream import messages_mark_read
 from messaging.throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
 
     async def on_ack(self, frame: dict[str, Any]) -> None:
         seqs = inbound.parse_seqs(frame)
-        await database_sync_to_async(items_ack)(user_id=self.user_id, seqs=seqs)
+        await ack_batcher().ack(user_id=self.user_id, seqs=seqs)
         if self.replay is not None:
             self.replay.awaiting.difference_update(seqs)
             # Nothing awaited yet a replay: reading the next page failed last time

@@ -7,10 +7,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -119,15 +122,15 @@ def stream_append(
 
 
 def _publish_receipts_on_commit(
-    rows: Sequence[tuple[str, int]], *, status: str, reader_id: int, at: dt.datetime
+    rows: Sequence[tuple[int, str, int]], *, status: str, at: dt.datetime
 ) -> None:
-    """rows: (msg_id, sender_id). One receipt frame per sender."""
-    by_sender: dict[int, list[str]] = defaultdict(list)
-    for msg_id, sender_id in rows:
-        by_sender[sender_id].append(msg_id)
+    """rows: (reader_id, msg_id, sender_id). One receipt frame per reader and sender."""
+    by_pair: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for reader_id, msg_id, sender_id in rows:
+        by_pair[reader_id, sender_id].append(msg_id)
     delivery.publish_frames_on_commit(
         (sender_id, frames.receipt(msg_ids=msg_ids, status=status, user_id=reader_id, at=at))
-        for sender_id, msg_ids in by_sender.items()
+        for (reader_id, sender_id), msg_ids in by_pair.items()
     )
 
 
@@ -137,20 +140,33 @@ def items_ack(*, user_id: int, seqs: Sequence[int]) -> int:
     Acking an unknown or already acked seq is a no-op, so clients may repeat acks.
     Returns how many items became delivered.
     """
+    return items_ack_many(acks=[(user_id, seqs)])
+
+
+def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
+    """items_ack for many (user_id, seqs) at once: one transaction, four statements.
+
+    The consumers of one process hand in their acks together (messaging.batching).
+    """
+    by_user: dict[int, set[int]] = defaultdict(set)
+    for user_id, seqs in acks:
+        by_user[user_id].update(seqs)
+    if not by_user:
+        return 0
+    acked = reduce(or_, (Q(user_id=user_id, seq__in=sorted(seqs)) for user_id, seqs in by_user.items()))
     now = timezone.now()
     with transaction.atomic():
-        PendingItem.objects.filter(user_id=user_id, seq__in=seqs).delete()
-        fresh = StreamItem.objects.filter(user_id=user_id, seq__in=seqs, status=ItemStatus.SENT, is_own=False)
-        rows = list(fresh.values_list("pk", "message_id", "message__sender_id"))
+        PendingItem.objects.filter(acked).delete()
+        fresh = StreamItem.objects.filter(acked, status=ItemStatus.SENT, is_own=False)
+        rows = list(fresh.values_list("pk", "user_id", "message_id", "message__sender_id"))
         if not rows:
             return 0
-        StreamItem.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
+        StreamItem.objects.filter(pk__in=[row[0] for row in rows]).update(
             status=ItemStatus.DELIVERED, delivered_at=now
         )
         _publish_receipts_on_commit(
-            [(str(msg_id), sender_id) for _, msg_id, sender_id in rows if msg_id],
+            [(reader, str(msg_id), sender) for _, reader, msg_id, sender in rows if msg_id],
             status=ItemStatus.DELIVERED,
-            reader_id=user_id,
             at=now,
         )
     return len(rows)
@@ -182,9 +198,8 @@ def messages_mark_read(*, user_id: int, msg_ids: Sequence[str]) -> int:
         )
         PendingItem.objects.filter(user_id=user_id, seq__in=[seq for _, seq, _, _ in rows]).delete()
         _publish_receipts_on_commit(
-            [(str(msg_id), sender_id) for _, _, msg_id, sender_id in rows],
+            [(user_id, str(msg_id), sender_id) for _, _, msg_id, sender_id in rows],
             status=ItemStatus.READ,
-            reader_id=user_id,
             at=now,
         )
     return len(rows)
