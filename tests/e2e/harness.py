@@ -64,7 +64,7 @@ def database_url() -> str:
         host = db["HOST"] or "127.0.0.1"
         port = f":{db['PORT']}" if db["PORT"] else ""
         return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
-    raise NotImplementedError(f"no URL for database engine {db['ENGINE']}")
+    raise ValueError(f"no URL for database engine {db['ENGINE']}")
 
 
 class DaphneServer:

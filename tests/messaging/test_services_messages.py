@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.test import override_settings
 
-from messaging import delivery
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
 from messaging.models import (
     Conversation,
@@ -25,18 +24,6 @@ from messaging.services.messages import message_send
 from tests.factories import UserFactory
 
 ATTACHMENT = {"url": "https://files.example.com/a.png", "name": "a.png", "size": 2048, "mime": "image/png"}
-
-
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict]]:
-    """(user_id, event) pairs handed to the channel layer, recorded instead of sent."""
-    events: list[tuple[int, dict]] = []
-
-    async def record(batch: Iterable[tuple[int, dict]]) -> None:
-        events.extend(batch)
-
-    monkeypatch.setattr(delivery, "publish", record)
-    return events
 
 
 @pytest.fixture

@@ -24,18 +24,6 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict]]:
-    """(user_id, event) pairs handed to the channel layer, recorded instead of sent."""
-    events: list[tuple[int, dict]] = []
-
-    async def record(batch: Iterable[tuple[int, dict]]) -> None:
-        events.extend(batch)
-
-    monkeypatch.setattr(delivery, "publish", record)
-    return events
-
-
-@pytest.fixture
 def peers_of_alice(alice, bob, carol) -> list[User]:
     """Bob shares a direct conversation with Alice, Carol a group; Dave shares nothing."""
     UserFactory(username="dave")

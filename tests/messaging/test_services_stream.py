@@ -94,18 +94,6 @@ def run_in_threads(work: Callable[[T], None], args: Iterable[T]) -> None:
         raise failures[0]
 
 
-@pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, dict]]:
-    """(user_id, event) pairs handed to the channel layer, recorded instead of sent."""
-    events: list[tuple[int, dict]] = []
-
-    async def record(batch: Iterable[tuple[int, dict]]) -> None:
-        events.extend(batch)
-
-    monkeypatch.setattr(delivery, "publish", record)
-    return events
-
-
 def receipts(events: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
     return [
         (user_id, event["frame"])
