@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import or_
@@ -22,8 +22,8 @@ from messaging.errors import BadRequest
 from messaging.models import ItemStatus, PendingItem, StreamCounter, StreamItem
 
 
-def _next_seqs_sql(count: int) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE of `count` counters, returning (user_id, last_seq).
+def _reserve_seqs_sql(count: int) -> str:
+    """INSERT ... ON CONFLICT DO UPDATE adding to `count` counters, returning (user_id, last_seq).
 
     Both PostgreSQL and SQLite (3.35+) speak it. Names come from the model, never input.
     """
@@ -31,16 +31,17 @@ def _next_seqs_sql(count: int) -> str:
     table = quote(StreamCounter._meta.db_table)
     user = quote(StreamCounter._meta.get_field("user").column)
     last_seq = quote(StreamCounter._meta.get_field("last_seq").column)
-    rows = ", ".join(["(%s, 1)"] * count)
+    rows = ", ".join(["(%s, %s)"] * count)
     return (
         f"INSERT INTO {table} ({user}, {last_seq}) VALUES {rows} "  # noqa: S608
-        f"ON CONFLICT ({user}) DO UPDATE SET {last_seq} = {table}.{last_seq} + 1 "
+        f"ON CONFLICT ({user}) DO UPDATE SET {last_seq} = {table}.{last_seq} + EXCLUDED.{last_seq} "
         f"RETURNING {user}, {last_seq}"
     )
 
 
-def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
-    """Give each user the next seq of its stream, in one statement whatever their number.
+def stream_reserve_seqs(*, counts: Mapping[int, int]) -> dict[int, int]:
+    """Reserve the next `counts[user]` seqs of each user's stream, in one statement whatever
+    their number. Returns the first reserved seq of each user.
 
     Precondition: the caller is inside a transaction. Each counter stays row-locked until
     it ends, so seqs are gap free and a later seq never commits before an earlier one.
@@ -49,12 +50,17 @@ def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
     first and inserting the missing ones after deadlocked on PostgreSQL when three
     transactions met at a counter's first use.)
     """
-    ids = sorted(set(user_ids))
+    ids = sorted(counts)
     if not ids:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_next_seqs_sql(len(ids)), ids)
-        return dict(cursor.fetchall())
+        cursor.execute(_reserve_seqs_sql(len(ids)), [v for uid in ids for v in (uid, counts[uid])])
+        return {user_id: last - counts[user_id] + 1 for user_id, last in cursor.fetchall()}
+
+
+def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
+    """The next seq of each user's stream (see stream_reserve_seqs)."""
+    return stream_reserve_seqs(counts=dict.fromkeys(user_ids, 1))
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,19 @@ class NewItem:
     user_id: int
     pending: bool
     is_own: bool = False
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One thing to put in several streams: a message, or a payload of another kind."""
+
+    recipients: Sequence[NewItem]  # each user at most once
+    kind: str
+    frame_data: dict[str, Any]
+    created_at: dt.datetime
+    message_id: Any = None
+    conversation_id: int | None = None
+    priority: str = "P1"
 
 
 def stream_append(
@@ -76,49 +95,61 @@ def stream_append(
     priority: str = "P1",
     created_at: dt.datetime,
 ) -> dict[int, StreamItem]:
-    """Store one item in each recipient's stream and publish it after commit.
+    """Store one item in each recipient's stream and publish it after commit."""
+    entry = StreamEntry(recipients, kind, frame_data, created_at, message_id, conversation_id, priority)
+    return stream_append_many(entries=[entry])[0]
 
-    Bulk statements only: a broadcast to 10,000 users is a handful of queries.
+
+def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, StreamItem]]:
+    """Store every entry in its recipients' streams, in entry order, and publish after commit.
+
+    Bulk statements only, whatever the number of entries and recipients: a broadcast to
+    10,000 users, or a hundred messages sent at once, is a handful of queries. Returns,
+    per entry, its items by user id.
     """
-    expires_at = created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
-    # No savepoint when nested (as in message_send): a failure here fails the whole send,
+    counts = Counter(r.user_id for entry in entries for r in entry.recipients)
+    # No savepoint when nested (as in messages_send): a failure here fails the whole send,
     # so a rollback point would only cost two round trips.
     with transaction.atomic(savepoint=False):
-        seqs = stream_assign_seqs(user_ids=[r.user_id for r in recipients])
-        items = StreamItem.objects.bulk_create(
-            [
-                StreamItem(
+        next_seq = stream_reserve_seqs(counts=counts)
+        rows: list[tuple[StreamEntry, NewItem, StreamItem]] = []
+        for entry in entries:
+            for r in entry.recipients:
+                item = StreamItem(
                     user_id=r.user_id,
-                    seq=seqs[r.user_id],
-                    kind=kind,
-                    message_id=message_id,
-                    conversation_id=conversation_id,
-                    payload=None if message_id else frame_data,
-                    priority=priority,
+                    seq=next_seq[r.user_id],
+                    kind=entry.kind,
+                    message_id=entry.message_id,
+                    conversation_id=entry.conversation_id,
+                    payload=None if entry.message_id else entry.frame_data,
+                    priority=entry.priority,
                     is_own=r.is_own,
-                    created_at=created_at,
+                    created_at=entry.created_at,
                 )
-                for r in recipients
-            ]
-        )
-        pending = {r.user_id for r in recipients if r.pending}
+                next_seq[r.user_id] += 1
+                rows.append((entry, r, item))
+        StreamItem.objects.bulk_create([item for _, _, item in rows])
         PendingItem.objects.bulk_create(
             [
                 PendingItem(
                     user_id=item.user_id,
                     seq=item.seq,
                     item_id=item.pk,
-                    created_at=created_at,
-                    expires_at=expires_at,
+                    created_at=entry.created_at,
+                    expires_at=entry.created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS),
                 )
-                for item in items
-                if item.user_id in pending
+                for entry, r, item in rows
+                if r.pending
             ]
         )
         delivery.publish_items_on_commit(
-            (item.user_id, item.seq, {"type": kind, "seq": item.seq, "data": frame_data}) for item in items
+            (item.user_id, item.seq, {"type": entry.kind, "seq": item.seq, "data": entry.frame_data})
+            for entry, _, item in rows
         )
-    return {item.user_id: item for item in items}
+    by_entry: dict[int, dict[int, StreamItem]] = {id(entry): {} for entry in entries}
+    for entry, _, item in rows:
+        by_entry[id(entry)][item.user_id] = item
+    return [by_entry[id(entry)] for entry in entries]
 
 
 def _publish_receipts_on_commit(
