@@ -1,60 +1,89 @@
-"""Acks of every connection in this process, stored together.
+"""Sends and acks of every connection in this process, stored together.
 
-An ack costs a transaction of four statements whether it covers one item or a thousand,
-and with many connections acking at once the single database thread of the consumers was
-the bottleneck. Acks that arrive while a flush is running wait for the next one, which
-takes them all: under load one transaction serves many connections, when idle an ack is
-stored at once. No timer, so no latency is added.
+A send or an ack costs a transaction of a few statements whether it covers one message
+or a hundred, and with many connections busy at once the single database thread of the
+consumers was the bottleneck. Work that arrives while a flush is running waits for the
+next one, which takes it all: under load one transaction serves many connections, when
+idle a frame is stored at once. No timer, so no latency is added.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from channels.db import database_sync_to_async
 
+from messaging.services.messages import SendCommand, SendResult, messages_send
 from messaging.services.stream import items_ack_many
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-class AckBatcher:
-    def __init__(self) -> None:
-        self._queue: list[tuple[int, Sequence[int], asyncio.Future[None]]] = []
+
+class Batcher(Generic[Item, Result]):
+    """Runs `store(items)`, which returns one result or exception per item, for everything
+    submitted while the previous run was busy."""
+
+    def __init__(self, store: Callable[[list[Item]], Sequence[Result | Exception]]) -> None:
+        self._store = database_sync_to_async(store)
+        self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def ack(self, *, user_id: int, seqs: Sequence[int]) -> None:
-        """Returns once the ack is committed; raises what storing it raised."""
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((user_id, seqs, future))
+    async def submit(self, item: Item) -> Result:
+        """Returns once the item is committed; raises what storing it raised."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        await future
+        return await future
 
     async def _flush(self) -> None:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
                 try:
-                    await database_sync_to_async(items_ack_many)(acks=[(u, s) for u, s, _ in batch])
+                    outcomes: Sequence[Any] = await self._store([item for item, _ in batch])
                 except Exception as error:
-                    for *_, future in batch:
-                        if not future.done():  # its connection may have gone meanwhile
-                            future.set_exception(error)
-                else:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_result(None)
+                    outcomes = [error] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its connection went away meanwhile
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
         finally:
             self._flusher = None
 
 
-_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AckBatcher] = weakref.WeakKeyDictionary()
+def _store_acks(acks: list[tuple[int, Sequence[int]]]) -> list[None]:
+    items_ack_many(acks=acks)
+    return [None] * len(acks)
 
 
-def ack_batcher() -> AckBatcher:
-    """The batcher of the running event loop (one per server process)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _batchers:
-        _batchers[loop] = AckBatcher()
-    return _batchers[loop]
+def _store_sends(commands: list[SendCommand]) -> list[SendResult | Exception]:
+    return list(messages_send(commands=commands))
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Batcher]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _batcher(name: str, store: Callable) -> Batcher:
+    """The batcher called `name` of the running event loop (one per server process)."""
+    per_loop = _batchers.setdefault(asyncio.get_running_loop(), {})
+    if name not in per_loop:
+        per_loop[name] = Batcher(store)
+    return per_loop[name]
+
+
+def ack_batcher() -> Batcher[tuple[int, Sequence[int]], None]:
+    return _batcher("acks", _store_acks)
+
+
+def send_batcher() -> Batcher[SendCommand, SendResult]:
+    return _batcher("sends", _store_sends)

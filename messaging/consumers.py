@@ -15,11 +15,11 @@ from django.conf import settings
 
 from messaging import delivery, frames, inbound
 from messaging.auth import query_params
-from messaging.batching import ack_batcher
+from messaging.batching import ack_batcher, send_batcher
 from messaging.errors import BadRequest, IMSError, RateLimited
 from messaging.selectors import pending_items_page, stream_is_truncated, stream_items_page, stream_last_seq
 from messaging.services.conversations import conversation_member_ids
-from messaging.services.messages import message_send
+from messaging.services.messages import SendCommand
 from messaging.services.presence import connection_close, connection_heartbeat, connection_open
 from messaging.services.stream import messages_mark_read
 from messaging.throttle import TokenBucket
@@ -175,14 +175,14 @@ class IMSConsumer(AsyncWebsocketConsumer):
         command = inbound.parse_send(frame)
         if not self.send_bucket.allow():
             raise RateLimited(f"at most {settings.IMS_SEND_RATE_PER_SECOND:g} sends a second; slow down")
-        result = await database_sync_to_async(message_send)(sender_id=self.user_id, **command)
+        result = await send_batcher().submit(SendCommand(sender_id=self.user_id, **command))
         if result.sender_seq > self.last_forwarded:
             self.own_seqs.add(result.sender_seq)
         await self.send_frame(frames.sent(message=result.message, seq=result.sender_seq))
 
     async def on_ack(self, frame: dict[str, Any]) -> None:
         seqs = inbound.parse_seqs(frame)
-        await ack_batcher().ack(user_id=self.user_id, seqs=seqs)
+        await ack_batcher().submit((self.user_id, seqs))
         if self.replay is not None:
             self.replay.awaiting.difference_update(seqs)
             # Nothing awaited yet a replay: reading the next page failed last time

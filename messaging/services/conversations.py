@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from messaging.errors import BadRequest, Forbidden, NotFound
+from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
 from messaging.models import Conversation, ConversationMember
 
 User = get_user_model()
@@ -19,16 +21,29 @@ def direct_key(user_a: int, user_b: int) -> str:
     return f"{low}:{high}"
 
 
-def conversation_get_or_create_direct(*, user_id: int, peer_id: int) -> Conversation:
-    """The one direct conversation of two users, created on first use."""
-    if peer_id == user_id:
-        raise BadRequest("a direct message needs another user as `to`", field="to")
-    if not User.objects.filter(pk=peer_id, is_active=True).exists():
-        raise NotFound(f"user {peer_id} does not exist", field="to")
-    key = direct_key(user_id, peer_id)
-    existing = Conversation.objects.filter(direct_key=key).first()
-    if existing:
-        return existing
+def direct_conversation_ids(*, pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], int | IMSError]:
+    """For each (user, peer): the id of their direct conversation, opened on first use, or
+    the error that rules it out. Two queries, plus a few for each conversation opened."""
+    active = set(
+        User.objects.filter(pk__in={peer for _, peer in pairs}, is_active=True).values_list("pk", flat=True)
+    )
+    keys = {direct_key(*pair) for pair in pairs}
+    known = dict(Conversation.objects.filter(direct_key__in=keys).values_list("direct_key", "pk"))
+    outcomes: dict[tuple[int, int], int | IMSError] = {}
+    for user_id, peer_id in pairs:
+        if peer_id == user_id:
+            outcomes[user_id, peer_id] = BadRequest("a direct message needs another user as `to`", field="to")
+        elif peer_id not in active:
+            outcomes[user_id, peer_id] = NotFound(f"user {peer_id} does not exist", field="to")
+        else:
+            key = direct_key(user_id, peer_id)
+            if key not in known:
+                known[key] = _open_direct(key=key, user_id=user_id, peer_id=peer_id).pk
+            outcomes[user_id, peer_id] = known[key]
+    return outcomes
+
+
+def _open_direct(*, key: str, user_id: int, peer_id: int) -> Conversation:
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(
@@ -43,16 +58,46 @@ def conversation_get_or_create_direct(*, user_id: int, peer_id: int) -> Conversa
         return Conversation.objects.get(direct_key=key)
 
 
+def conversation_get_or_create_direct(*, user_id: int, peer_id: int) -> Conversation:
+    """The one direct conversation of two users, created on first use."""
+    outcome = direct_conversation_ids(pairs=[(user_id, peer_id)])[user_id, peer_id]
+    if isinstance(outcome, IMSError):
+        raise outcome
+    return Conversation.objects.get(pk=outcome)
+
+
+@dataclass(frozen=True)
+class Membership:
+    kind: str
+    member_ids: list[int]
+
+
+def conversation_memberships(*, conversation_ids: Collection[int]) -> dict[int, Membership]:
+    """Kind and members of each conversation that exists, in two queries."""
+    kinds = dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "kind"))
+    members: dict[int, list[int]] = defaultdict(list)
+    rows = ConversationMember.objects.filter(conversation_id__in=kinds).values_list(
+        "conversation_id", "user_id"
+    )
+    for conversation_id, user_id in rows:
+        members[conversation_id].append(user_id)
+    return {pk: Membership(kind, members[pk]) for pk, kind in kinds.items()}
+
+
+def require_membership(*, conversation_id: int, user_id: int, found: dict[int, Membership]) -> Membership:
+    """The conversation's membership if the user belongs to it; raises not_found or forbidden."""
+    membership = found.get(conversation_id)
+    if membership is None:
+        raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+    if user_id not in membership.member_ids:
+        raise Forbidden(f"you are not a member of conversation {conversation_id}", field="conversation_id")
+    return membership
+
+
 def conversation_member_ids(*, conversation_id: int, user_id: int) -> list[int]:
     """Members of a conversation the user belongs to; raises not_found or forbidden."""
-    member_ids = list(
-        ConversationMember.objects.filter(conversation_id=conversation_id).values_list("user_id", flat=True)
-    )
-    if user_id in member_ids:
-        return member_ids
-    if member_ids or Conversation.objects.filter(pk=conversation_id).exists():
-        raise Forbidden(f"you are not a member of conversation {conversation_id}", field="conversation_id")
-    raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+    found = conversation_memberships(conversation_ids=[conversation_id])
+    return require_membership(conversation_id=conversation_id, user_id=user_id, found=found).member_ids
 
 
 def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequence[int]) -> Conversation:

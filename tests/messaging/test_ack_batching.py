@@ -58,7 +58,7 @@ async def test_concurrent_acks_are_all_stored_before_each_returns():
     seqs = await database_sync_to_async(lambda: [send(sender, r, f"m{r.pk}") for r in readers])()
 
     async def ack_and_check(reader, seq) -> str:
-        await ack_batcher().ack(user_id=reader.pk, seqs=[seq])
+        await ack_batcher().submit((reader.pk, [seq]))
         item = await StreamItem.objects.aget(user=reader, seq=seq)
         return item.status
 

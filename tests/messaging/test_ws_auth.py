@@ -220,7 +220,7 @@ async def test_the_token_is_never_written_to_the_log(alice, bob, caplog):
     caplog.set_level(logging.DEBUG)
     key = await database_sync_to_async(token_key)(alice)
     assert await refused(ws_path(token=key[::-1]))
-    with mock.patch("messaging.consumers.message_send", side_effect=RuntimeError("boom")):
+    with mock.patch("messaging.batching.messages_send", side_effect=RuntimeError("boom")):
         async with ws_connect(path=ws_path(token=key)) as ws:
             await ws.send(
                 {"type": "send", "client_msg_id": "x", "to": bob.pk, "msg_type": "text", "content": "x"}

@@ -295,7 +295,7 @@ async def test_a_bad_last_seq_is_reported_and_the_pending_items_are_replayed_ins
 
 
 async def test_an_unexpected_failure_is_a_server_error_with_the_ref_and_the_connection_stays(alice, bob):
-    with mock.patch("messaging.consumers.message_send", side_effect=RuntimeError("database on fire")):
+    with mock.patch("messaging.batching.messages_send", side_effect=RuntimeError("database on fire")):
         async with ws_connect(alice) as ws:
             await ws.send_text_message(to=bob.pk, client_msg_id="unlucky")
             error = await ws.receive_type("error")
