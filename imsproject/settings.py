@@ -148,7 +148,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Redis, channel layer, Celery ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
