@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -306,19 +307,29 @@ class StreamItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, obj.message_id)
 
 
-class ExpiredFilter(admin.SimpleListFilter):
+class YesNoFilter(admin.SimpleListFilter):
+    """A yes / no filter on one condition: each subclass defines `condition(self) -> Q`."""
+
+    no_label = "No"
+    condition: Callable[[YesNoFilter], Q]
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", self.no_label)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(self.condition())
+        if self.value() == "no":
+            return queryset.exclude(self.condition())
+        return queryset
+
+
+class ExpiredFilter(YesNoFilter):
     title = "expired"
     parameter_name = "expired"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[PendingItem]) -> QuerySet[PendingItem]:
-        if self.value() == "yes":
-            return queryset.filter(expires_at__lte=timezone.now())
-        if self.value() == "no":
-            return queryset.filter(expires_at__gt=timezone.now())
-        return queryset
+    def condition(self) -> Q:
+        return Q(expires_at__lte=timezone.now())
 
 
 @admin.register(PendingItem)
@@ -353,20 +364,13 @@ class StreamCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- presence ------------------------------------------------------------------------------
 
 
-class OnlineFilter(admin.SimpleListFilter):
+class OnlineFilter(YesNoFilter):
     title = "alive"
     parameter_name = "alive"
+    no_label = "No: silent for two heartbeats"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No: silent for two heartbeats")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Connection]) -> QuerySet[Connection]:
-        fresh = Q(last_seen_at__gt=stale_before())
-        if self.value() == "yes":
-            return queryset.filter(fresh)
-        if self.value() == "no":
-            return queryset.exclude(fresh)
-        return queryset
+    def condition(self) -> Q:
+        return Q(last_seen_at__gt=stale_before())
 
 
 def stale_before() -> dt.datetime:

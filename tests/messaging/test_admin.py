@@ -406,3 +406,32 @@ def test_a_message_page_takes_the_same_queries_for_4_recipients_or_100(
 
     with django_assert_max_num_queries(few):
         assert staff.get(change_page(to_many)).status_code == 200
+
+
+def test_the_offline_queue_filters_expired_entries(staff, alice, bob):
+    send_message(alice, bob, "fresh", client_msg_id="fresh")
+    send_message(alice, bob, "stale", client_msg_id="stale")
+    PendingItem.objects.filter(item__message__content="stale").update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+
+    def seqs(expired: str) -> set[int]:
+        response = staff.get(changelist("messaging_pendingitem"), {"expired": expired})
+        return {item.seq for item in response.context["cl"].result_list}
+
+    assert seqs("yes") == {2}
+    assert seqs("no") == {1}
+
+
+def test_connections_filter_by_whether_they_are_alive(staff, alice, bob, settings):
+    settings.IMS_HEARTBEAT_SECONDS = 30
+    now = timezone.now()
+    Connection.objects.create(channel_name="fresh", user=alice, last_seen_at=now)
+    Connection.objects.create(channel_name="silent", user=bob, last_seen_at=now - dt.timedelta(minutes=5))
+
+    def names(alive: str) -> set[str]:
+        response = staff.get(changelist("messaging_connection"), {"alive": alive})
+        return {conn.channel_name for conn in response.context["cl"].result_list}
+
+    assert names("yes") == {"fresh"}
+    assert names("no") == {"silent"}
