@@ -246,4 +246,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("IMS_LOG_LEVEL", "INFO")},
+    # httpx logs every request URL at INFO: for push providers those carry device tokens.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }

@@ -58,7 +58,11 @@ def apns_document(message: PushMessage) -> dict[str, Any]:
         aps = {"alert": {"title": message.title, "body": message.body}}
         if message.priority in ("P0", "P1"):
             aps["sound"] = "default"
-    return fit_json({"aps": aps, "ims": message.payload}, max_bytes=MAX_PAYLOAD_BYTES)
+    document = fit_json({"aps": aps, "ims": message.payload}, max_bytes=MAX_PAYLOAD_BYTES)
+    if document.pop("truncated", False):
+        # Same bytes, but where the app looks: beside the item it may need to fetch in full.
+        document["ims"]["truncated"] = True
+    return document
 
 
 class ApnsProvider:
@@ -97,6 +101,9 @@ class ApnsProvider:
         if self._key is None:
             return f"APNs is off: {self._problem}"
         return f"APNs for {self._topic} with key {self._key_id} of team {self._team_id}, via {self._base_url}"
+
+    def close(self) -> None:
+        self._client.close()
 
     def allows(self, priority: str) -> bool:
         return True

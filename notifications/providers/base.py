@@ -110,6 +110,10 @@ class Provider(Protocol):
         """Push one message to one target; raises PushError."""
         ...
 
+    def close(self) -> None:
+        """Close kept-open connections; the registry calls it when it drops the provider."""
+        ...
+
 
 def not_configured_error(*, kind: str, description: str) -> PushError:
     """What `send()` raises on a provider without settings: nothing for a retry to fix

@@ -73,10 +73,12 @@ class FcmProvider:
         self._project_id = ""
         self._load()
         self._client = http_client(http2=False)
-        session = requests.Session()
+        self._token_session = requests.Session()
         if settings.IMS_PUSH_CA_FILE:
-            session.verify = settings.IMS_PUSH_CA_FILE
-        self._token_request = _TimedRequest(session=session, timeout_seconds=self._timeout_seconds)
+            self._token_session.verify = settings.IMS_PUSH_CA_FILE
+        self._token_request = _TimedRequest(
+            session=self._token_session, timeout_seconds=self._timeout_seconds
+        )
         self._lock = threading.Lock()
 
     def _load(self) -> None:
@@ -107,6 +109,10 @@ class FcmProvider:
             f"FCM for project {self._project_id} as {self._credentials.service_account_email}, "
             f"via {self._base_url}"
         )
+
+    def close(self) -> None:
+        self._client.close()
+        self._token_session.close()
 
     def allows(self, priority: str) -> bool:
         return True

@@ -58,9 +58,12 @@ def configured_providers() -> list[Provider]:
 
 
 def reset_providers() -> None:
-    """Forget every provider; the next call builds them from the settings of that moment."""
+    """Close and forget every provider; the next call builds them from the settings of that moment."""
     with _lock:
+        dropped = list(_providers.values())
         _providers.clear()
+    for provider in dropped:
+        provider.close()
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

@@ -95,6 +95,9 @@ class SmsProvider:
             return f"SMS is off: {', '.join(missing)} not set"
         return f"SMS from {self._sender} via {self._base_url} for {', '.join(sorted(self._priorities))}"
 
+    def close(self) -> None:
+        self._client.close()
+
     def allows(self, priority: str) -> bool:
         return priority in self._priorities
 

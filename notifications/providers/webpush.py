@@ -105,6 +105,9 @@ class WebPushProvider:
             return f"Web Push is off: {self._problem}"
         return f"Web Push with the VAPID key from {self._source}, subject {self._subject}"
 
+    def close(self) -> None:
+        self._session.close()
+
     def allows(self, priority: str) -> bool:
         return True
 

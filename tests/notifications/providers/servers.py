@@ -157,11 +157,15 @@ def http2_tls_server(respond: Responder, *, tls: TlsFiles) -> Iterator[LocalServ
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    # Listening before hypercorn starts: the first client may connect before it is ready.
+    sock.listen(64)
     port = sock.getsockname()[1]
     config = Config()
     config.bind = [f"fd://{sock.detach()}"]
     config.certfile, config.keyfile = str(tls.cert_file), str(tls.key_file)
     config.accesslog = config.errorlog = None
+    # Clients that keep their connection open (APNs clients should) must not stall teardown.
+    config.graceful_timeout = 0.2
     local.url = f"https://127.0.0.1:{port}"
 
     loop = asyncio.new_event_loop()
@@ -181,4 +185,5 @@ def http2_tls_server(respond: Responder, *, tls: TlsFiles) -> Iterator[LocalServ
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=5)
-        loop.close()
+        if not thread.is_alive():
+            loop.close()
