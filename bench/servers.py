@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -19,6 +20,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _raise_open_files_limit() -> None:
+    """Up to the hard limit (20,000 here): a server holds a file per connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class Server:
     """One daphne process serving `app` (an ASGI path) on a free port."""
 
@@ -31,6 +39,7 @@ class Server:
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_raise_open_files_limit,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+FANOUT_LAYER = "imsproject.fanout_layer.FanoutChannelLayer"
+# Events queued for one consumer that has not taken them yet; past it they are dropped
+# (hints only: the consumer's gap fill and the stream poll read the database).
+CAPACITY = 1000
+
 
 def redis_channel_layer(url: str, *, max_connections: int) -> dict[str, Any]:
+    """One pub/sub subscription per server process on `url` (imsproject.fanout_layer)."""
     return {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": url,
-                    # redis-py 8 defaults to a 5 s read timeout, which kills the layer's
-                    # blocking receive on an idle socket (channels_redis#422).
-                    "socket_timeout": None,
-                    # redis-py 8.1 caps an async pool at 100; a reconnect storm needs more.
-                    "max_connections": max_connections,
-                }
-            ],
-            "capacity": 1000,
-            "expiry": 60,
-            "group_expiry": 86400,
-        },
+        "BACKEND": FANOUT_LAYER,
+        "CONFIG": {"hosts": url, "capacity": CAPACITY, "max_connections": max_connections},
     }
+
+
+def local_channel_layer() -> dict[str, Any]:
+    """The embedded default: one server process, nothing shared with others."""
+    return {"BACKEND": FANOUT_LAYER, "CONFIG": {"capacity": CAPACITY}}

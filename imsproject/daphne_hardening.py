@@ -16,10 +16,15 @@
   closing. Closes go out as the close frame itself.
 
 Other ASGI servers are unaffected; nothing happens when daphne is not installed.
+
+Also `sync_writer`: daphne's ASGI `send` hands a frame to Twisted without ever waiting, so
+a consumer may write from plain (non-async) code, as the channel layer's fan-out does.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -80,3 +85,34 @@ def harden_daphne() -> None:
     ws_protocol.WebSocketProtocol.serverSend = send_within_budget
     ws_protocol.WebSocketProtocol.serverClose = close_with_any_code
     access.AccessLogGenerator._ims_hardened = True
+
+
+def sync_writer(send: Any) -> Callable[[str], None] | None:
+    """A function writing one text frame at once through daphne, given the ASGI `send` a
+    consumer got; None for any other server (callers then await `send` as usual).
+
+    daphne's send is `partial(Server.handle_reply, protocol)`, a coroutine that never
+    suspends; Channels' session middleware wraps it without changing websocket frames.
+    """
+    try:
+        from channels.sessions import InstanceSessionWrapper
+        from daphne.server import Server
+    except ImportError:
+        return None
+    owner = getattr(send, "__self__", None)
+    if isinstance(owner, InstanceSessionWrapper):
+        send = owner.real_send
+    if not isinstance(send, functools.partial) or len(send.args) != 1 or send.keywords:
+        return None
+    server = getattr(send.func, "__self__", None)
+    if not isinstance(server, Server) or getattr(send.func, "__func__", None) is not Server.handle_reply:
+        return None
+    protocol = send.args[0]
+
+    def write(text: str) -> None:
+        connection = server.connections.get(protocol)
+        if connection is None or connection.get("disconnected"):
+            return  # as Server.handle_reply
+        protocol.handle_reply({"type": "websocket.send", "text": text})
+
+    return write

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from imsproject.channel_layers import redis_channel_layer
+from imsproject.channel_layers import local_channel_layer, redis_channel_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IMS_VAR_DIR", BASE_DIR / "var"))
@@ -157,7 +157,7 @@ IMS_REDIS_MAX_CONNECTIONS = env_int("IMS_REDIS_MAX_CONNECTIONS", 2000)
 CHANNEL_LAYERS = {
     "default": redis_channel_layer(REDIS_URL, max_connections=IMS_REDIS_MAX_CONNECTIONS)
     if REDIS_URL
-    else {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000, "expiry": 60}}
+    else local_channel_layer()
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or REDIS_URL or "filesystem://"

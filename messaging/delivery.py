@@ -2,21 +2,28 @@
 
 Events are hints. The channel layer may drop or repeat them (channels-redis drops over
 capacity without a word), so consumers check each item's seq and read any gap from the
-database. Publishing happens only after the transaction that stored the items commits.
+database. Publishing happens only after the transaction that stored the items commits,
+and never makes the database thread wait: from a thread serving an event loop (the
+consumers' `database_sync_to_async`) the events are handed to that loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from messaging.frames import Frame
 
 logger = logging.getLogger(__name__)
+# Publishing tasks handed to an event loop; held here so that none is collected mid-run.
+_in_flight: set[asyncio.Task[None]] = set()
 
 ITEM_EVENT = "stream.item"  # handled by IMSConsumer.stream_item
 FRAME_EVENT = "frame.forward"  # handled by IMSConsumer.frame_forward
@@ -36,6 +43,13 @@ async def publish(events: Iterable[tuple[int, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None:  # imsproject.fanout_layer: local sockets at once, Redis pipelined
+        try:
+            await send_many([(user_group(user_id), event) for user_id, event in events])
+        except Exception:
+            logger.exception("channel layer dropped a batch of events")
+        return
     for user_id, event in events:
         try:
             await layer.group_send(user_group(user_id), event)
@@ -54,7 +68,36 @@ def frame_event(frame: Frame) -> dict:
 def publish_on_commit(events: list[tuple[int, dict]]) -> None:
     """Publish after the surrounding transaction commits; never if it rolls back."""
     if events:
-        transaction.on_commit(lambda: async_to_sync(publish)(events))
+        transaction.on_commit(lambda: _publish_from_thread(events))
+
+
+def _publish_from_thread(events: list[tuple[int, dict]]) -> None:
+    """The database thread of a server process hands the events to the event loop that
+    waits on it and goes on; any other caller (Celery, a command) publishes and waits.
+
+    Before, `async_to_sync` here held the consumers' one database thread until the loop
+    had run the sends: 12 % of that thread's time in a profile of the 1:1 closed loop.
+    """
+    loop = _waiting_loop()
+    if loop is None:
+        async_to_sync(publish)(events)
+    else:
+        loop.call_soon_threadsafe(_start_publishing, events)
+
+
+def _waiting_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this thread works for through sync_to_async (asgiref records it)."""
+    local = SyncToAsync.threadlocal
+    if getattr(local, "main_event_loop_pid", None) != os.getpid():
+        return None
+    loop = getattr(local, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
+
+
+def _start_publishing(events: list[tuple[int, dict]]) -> None:
+    task = asyncio.ensure_future(publish(events))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
 
 
 def publish_frames_on_commit(frames: Iterable[tuple[int, Frame]]) -> None:
@@ -85,6 +128,19 @@ async def join(user_id: int, channel_name: str) -> None:
     await layer.group_add(user_group(user_id), channel_name)
 
 
+def attach(channel_name: str, sink: Callable[[dict[str, Any]], bool]) -> None:
+    """Events for this channel go to `sink` first, synchronously, when the layer supports
+    it (imsproject.fanout_layer); it returns False for those the consumer must receive
+    the ordinary way."""
+    layer = get_channel_layer()
+    attach_sink = getattr(layer, "attach", None)
+    if attach_sink is not None:
+        attach_sink(channel_name, sink)
+
+
 async def leave(user_id: int, channel_name: str) -> None:
     layer = get_channel_layer()
     await layer.group_discard(user_group(user_id), channel_name)
+    forget = getattr(layer, "forget", None)
+    if forget is not None:
+        forget(channel_name)

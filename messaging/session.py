@@ -120,6 +120,24 @@ class StreamSession:
             else:
                 self._held_dropped_upto = max(self._held_dropped_upto, seq)
 
+    def item_now(self, seq: int) -> bool | None:
+        """The synchronous fast path for a live item: True when it goes out now (the
+        caller writes it), False when this connection must not get it (had it already, or
+        it is its own send answered by `sent`), None when only the ordered async path
+        (`item`) may decide: a replay or a gap fill runs, a send of this connection is in
+        flight, or items before it are missing."""
+        if not self._opened or self.replay is not None or self.sends_in_flight or self._lock.locked():
+            return None
+        if seq <= self.last_forwarded:
+            return False
+        if seq != self.last_forwarded + 1:
+            return None
+        self.last_forwarded = seq
+        if seq in self._own_seqs:
+            self._own_seqs.discard(seq)
+            return False
+        return True
+
     async def catch_up(self, *, last_seq: int) -> None:
         """The stream has items up to `last_seq` (the per-process poll read it): send any
         this connection has not had, even if no event ever carries them."""

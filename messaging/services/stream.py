@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging import delivery, signals
+from messaging import delivery, signals, wire
 from messaging.models import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
 from messaging.services.receipts import publish_receipts_on_commit
 
@@ -136,8 +136,9 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
                 if r.pending
             ]
         )
+        item_frames = wire.ItemFrames()  # a broadcast's body is encoded once, not per user
         delivery.publish_items_on_commit(
-            (item.user_id, item.seq, {"type": entry.kind, "seq": item.seq, **entry.body})
+            (item.user_id, item.seq, item_frames.frame(entry.kind, item.seq, entry.body))
             for entry, _, item in rows
         )
         signals.items_stored.send(
