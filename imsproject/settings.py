@@ -217,6 +217,11 @@ IMS_MAX_TEXT_LENGTH = env_int("IMS_MAX_TEXT_LENGTH", 10_000)
 IMS_MAX_GROUP_MEMBERS = env_int("IMS_MAX_GROUP_MEMBERS", 10_000)
 IMS_PRESENCE_MAX_GROUP_SIZE = env_int("IMS_PRESENCE_MAX_GROUP_SIZE", 100)
 IMS_STREAM_POLL_SECONDS = env_float("IMS_STREAM_POLL_SECONDS", 1)
+# Concurrent flushes of the send and ack batches (messaging.batching): on PostgreSQL one
+# batch is built while another commits; SQLite has one writer at a time, so one.
+IMS_DB_FLUSHES = env_int(
+    "IMS_DB_FLUSHES", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2
+)
 # A connection whose unsent output passes this is closed with 4429 (a client that does
 # not read must not cost the server unbounded memory).
 IMS_MAX_OUTPUT_BYTES = env_int("IMS_MAX_OUTPUT_BYTES", 1024 * 1024)

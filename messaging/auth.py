@@ -14,17 +14,15 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
-from rest_framework.authtoken.models import Token
 
 from messaging.services.tickets import ws_ticket_redeem
 
 
-@database_sync_to_async
-def user_for_token(key: str) -> Any:
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
-        return AnonymousUser()
-    return token.user
+async def user_for_token(key: str) -> Any:
+    """The token's active user, else AnonymousUser; handshakes arriving together share a query."""
+    from messaging.batching import token_batcher  # batching imports the services: load lazily
+
+    return await token_batcher().submit(key)
 
 
 @database_sync_to_async

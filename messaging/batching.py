@@ -1,10 +1,14 @@
-"""Sends and acks of every connection in this process, stored together.
+"""Sends, acks, handshakes and hang-ups of every connection in this process, stored together.
 
 A send or an ack costs a transaction of a few statements whether it covers one message
 or a hundred, and with many connections busy at once the single database thread of the
 consumers was the bottleneck. Work that arrives while a flush is running waits for the
 next one, which takes it all: under load one transaction serves many connections, when
 idle a frame is stored at once. No timer, so no latency is added.
+
+On PostgreSQL a second flush may run beside the first, on a connection of its own
+(IMS_DB_FLUSHES), so that one batch is built and sent while the other waits on its
+commit. Seqs stay gap free and ordered: the seq counters are row-locked until commit.
 """
 
 from __future__ import annotations
@@ -12,54 +16,87 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import connections
+from rest_framework.authtoken.models import Token
 
+from messaging.selectors.stream import stream_last_seqs
 from messaging.services.messages import SendCommand, SendResult, messages_send
+from messaging.services.presence import connections_close, connections_open
 from messaging.services.stream import items_ack_many
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+_side_threads: dict[int, ThreadPoolExecutor] = {}
+
+
+def _side_thread(lane: int) -> ThreadPoolExecutor:
+    if lane not in _side_threads:
+        _side_threads[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ims-db-lane-{lane}")
+    return _side_threads[lane]
+
+
+def close_side_connections() -> None:
+    """Close the database connections of the side lanes (a test database can then be dropped)."""
+    for executor in _side_threads.values():
+        executor.submit(connections.close_all).result()
+
+
 class Batcher(Generic[Item, Result]):
     """Runs `store(items)`, which returns one result or exception per item, for everything
     submitted while the previous run was busy."""
 
-    def __init__(self, store: Callable[[list[Item]], Sequence[Result | Exception]]) -> None:
-        self._store = database_sync_to_async(store)
+    def __init__(
+        self, store: Callable[[list[Item]], Sequence[Result | Exception]], *, flushes: int = 1
+    ) -> None:
+        # Lane 0 is the consumers' database thread; lane n > 0 a thread of its own (shared
+        # by every batcher), with a database connection of its own.
+        self._lanes = [database_sync_to_async(store)] + [
+            database_sync_to_async(store, thread_sensitive=False, executor=_side_thread(n))
+            for n in range(1, flushes)
+        ]
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._idle_lanes = list(range(len(self._lanes)))[::-1]
+        self._flushers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
         """Returns once the item is committed; raises what storing it raised."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush())
+        if self._idle_lanes:
+            task = asyncio.create_task(self._flush(self._idle_lanes.pop()))
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
         return await future
 
-    async def _flush(self) -> None:
+    async def _flush(self, lane: int) -> None:
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                self._settle(batch, await self._outcomes([item for item, _ in batch]))
+                self._settle(batch, await self._outcomes([item for item, _ in batch], lane))
         finally:
-            self._flusher = None
+            self._idle_lanes.append(lane)
 
-    async def _outcomes(self, items: list[Item]) -> Sequence[Any]:
+    async def _outcomes(self, items: list[Item], lane: int) -> Sequence[Any]:
         """One outcome per item. When storing the batch fails as a whole, each item is
         stored alone, so one bad item fails only itself (never its neighbours' sends)."""
+        store = self._lanes[lane]
         try:
-            return await self._store(items)
+            return await store(items)
         except Exception as error:
             if len(items) == 1:
                 return [error]
         outcomes: list[Any] = []
         for item in items:
             try:
-                (outcome,) = await self._store([item])
+                (outcome,) = await store([item])
             except Exception as error:
                 outcome = error
             outcomes.append(outcome)
@@ -85,22 +122,56 @@ def _store_sends(commands: list[SendCommand]) -> list[SendResult | Exception]:
     return list(messages_send(commands=commands))
 
 
+def _store_opens(opens: list[tuple[int, str]]) -> list[tuple[int, list[int]]]:
+    """Each (user_id, channel_name) that joined its group: (last seq, peers to tell)."""
+    last_seqs = stream_last_seqs(user_ids=sorted({user_id for user_id, _ in opens}))
+    peers = connections_open(opens=opens)
+    return [(last_seqs[user_id], tell) for (user_id, _), tell in zip(opens, peers, strict=True)]
+
+
+def _store_closes(closes: list[tuple[int, str]]) -> list[list[int]]:
+    return connections_close(closes=closes)
+
+
+def _read_tokens(keys: list[str]) -> list[Any]:
+    """The active user of each API token key, else AnonymousUser: one query for many."""
+    found = {
+        token.key: token.user for token in Token.objects.select_related("user").filter(key__in=set(keys))
+    }
+    users = [found.get(key) for key in keys]
+    return [user if user is not None and user.is_active else AnonymousUser() for user in users]
+
+
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Batcher]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _batcher(name: str, store: Callable) -> Batcher:
+def _batcher(name: str, store: Callable, *, flushes: int = 1) -> Batcher:
     """The batcher called `name` of the running event loop (one per server process)."""
     per_loop = _batchers.setdefault(asyncio.get_running_loop(), {})
     if name not in per_loop:
-        per_loop[name] = Batcher(store)
+        per_loop[name] = Batcher(store, flushes=flushes)
     return per_loop[name]
 
 
 def ack_batcher() -> Batcher[tuple[int, Sequence[int]], None]:
-    return _batcher("acks", _store_acks)
+    return _batcher("acks", _store_acks, flushes=settings.IMS_DB_FLUSHES)
 
 
 def send_batcher() -> Batcher[SendCommand, SendResult]:
-    return _batcher("sends", _store_sends)
+    return _batcher("sends", _store_sends, flushes=settings.IMS_DB_FLUSHES)
+
+
+def open_batcher() -> Batcher[tuple[int, str], tuple[int, list[int]]]:
+    """Connections that joined their group: recorded, with their user's last seq."""
+    return _batcher("opens", _store_opens)
+
+
+def close_batcher() -> Batcher[tuple[int, str], list[int]]:
+    return _batcher("closes", _store_closes)
+
+
+def token_batcher() -> Batcher[str, Any]:
+    """API tokens of handshakes: one query for all that arrive together."""
+    return _batcher("tokens", _read_tokens)

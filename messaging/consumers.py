@@ -21,7 +21,7 @@ from django.conf import settings
 from imsproject.daphne_hardening import sync_writer
 from messaging import delivery, frames, inbound, wire
 from messaging.auth import query_params
-from messaging.batching import ack_batcher, send_batcher
+from messaging.batching import ack_batcher, close_batcher, open_batcher, send_batcher
 from messaging.errors import BadRequest, IMSError, RateLimited
 from messaging.selectors.conversations import conversation_member_ids
 from messaging.selectors.stream import (
@@ -32,7 +32,7 @@ from messaging.selectors.stream import (
 )
 from messaging.selectors.users import StreamHead
 from messaging.services.messages import SendCommand
-from messaging.services.presence import connection_close, connection_heartbeat, connection_open
+from messaging.services.presence import connection_heartbeat
 from messaging.services.receipts import items_mark_read
 from messaging.session import Page, StreamSession
 from messaging.stream_poll import stream_poll
@@ -61,12 +61,16 @@ class DatabaseStreamReader:
         return await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
 
     async def page(self, *, pending_only: bool, after_seq: int, upto_seq: int, limit: int) -> Page:
+        if upto_seq <= after_seq:  # a client resuming with nothing missed: no database hop
+            return Page(items=[], more=False)
         select = pending_items_page if pending_only else stream_items_page
         return await database_sync_to_async(select)(
             user_id=self.user_id, after_seq=after_seq, upto_seq=upto_seq, limit=limit
         )
 
     async def is_truncated(self, *, after_seq: int, upto_seq: int) -> bool:
+        if upto_seq <= after_seq:
+            return False
         return await database_sync_to_async(stream_is_truncated)(
             user_id=self.user_id, after_seq=after_seq, upto_seq=upto_seq
         )
@@ -117,16 +121,14 @@ class IMSConsumer(AsyncWebsocketConsumer):
         """hello, presence, the replay. Precondition: accepted."""
         # Join before reading last_seq: every seq above it is published after this point.
         await delivery.join(self.user_id, self.channel_name)
-        last_seq = await self.reader.last_seq()
+        # last_seq and the Connection row in one batch with the other handshakes of the moment.
+        last_seq, peers = await open_batcher().submit((self.user_id, self.channel_name))
         await self.send_frame(
             frames.hello(user_id=self.user_id, heartbeat_s=settings.IMS_HEARTBEAT_SECONDS, last_seq=last_seq)
         )
         resume_from = await self._resume_point()
         self.heartbeat = asyncio.create_task(self._beat())
         stream_poll().add(self.user_id, self)
-        peers = await database_sync_to_async(connection_open)(
-            user_id=self.user_id, channel_name=self.channel_name
-        )
         await delivery.publish_frames_now(
             (peer, frames.presence(user_id=self.user_id, online=True)) for peer in peers
         )
@@ -153,9 +155,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             self.heartbeat.cancel()
         stream_poll().discard(self.user_id, self)
         await delivery.leave(self.user_id, self.channel_name)
-        peers = await database_sync_to_async(connection_close)(
-            user_id=self.user_id, channel_name=self.channel_name
-        )
+        peers = await close_batcher().submit((self.user_id, self.channel_name))
         await delivery.publish_frames_now(
             (peer, frames.presence(user_id=self.user_id, online=False)) for peer in peers
         )
@@ -212,8 +212,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
 
     async def on_ack(self, frame: dict[str, Any]) -> None:
         seqs = inbound.parse_seqs(frame)
-        await ack_batcher().submit((self.user_id, seqs))
-        await self.session.acked(seqs)
+        # The next replay page need not wait for this ack's commit: the client has the
+        # items; were the commit lost, they would only stay pending and come again.
+        await asyncio.gather(ack_batcher().submit((self.user_id, seqs)), self.session.acked(seqs))
 
     async def on_read(self, frame: dict[str, Any]) -> None:
         ids = inbound.parse_read(frame)

@@ -46,6 +46,8 @@ class Replay:
     upto: int
     first: bool = True
     awaiting: set[int] = field(default_factory=set)
+    # The page after `cursor`, read while the client acks the current one.
+    next_page: asyncio.Task[Page] | None = None
 
 
 class StreamSession:
@@ -157,19 +159,28 @@ class StreamSession:
     # --- replay ----------------------------------------------------------------------------
 
     async def _start_replay(self, *, pending_only: bool, after_seq: int, upto: int) -> None:
+        if self.replay is not None and self.replay.next_page is not None:
+            self.replay.next_page.cancel()
         self.replay = Replay(pending_only=pending_only, cursor=after_seq, upto=upto)
         await self._send_replay_pages()
+
+    def _read_page(self, replay: Replay) -> Awaitable[Page]:
+        """The page after replay.cursor: the one read ahead if there is one."""
+        ahead, replay.next_page = replay.next_page, None
+        if ahead is not None:
+            return ahead
+        return self._reader.page(
+            pending_only=replay.pending_only,
+            after_seq=replay.cursor,
+            upto_seq=replay.upto,
+            limit=self._page_size,
+        )
 
     async def _send_replay_pages(self) -> None:
         """Send the next page; the one after it goes when the client has acked this one."""
         replay = self.replay
         while replay is not None:
-            page = await self._reader.page(
-                pending_only=replay.pending_only,
-                after_seq=replay.cursor,
-                upto_seq=replay.upto,
-                limit=self._page_size,
-            )
+            page = await self._read_page(replay)
             truncated = None
             if replay.first:
                 truncated = not replay.pending_only and await self._reader.is_truncated(
@@ -191,6 +202,9 @@ class StreamSession:
                 return
             replay.awaiting = {item["seq"] for item in shown}
             if replay.awaiting:
+                # Read the next page while the client takes this one and acks it: a page
+                # costs a round trip to the client plus one to the database, not their sum.
+                replay.next_page = asyncio.ensure_future(self._read_page(replay))
                 return
 
     async def _flush_held(self) -> None:

@@ -73,3 +73,14 @@ def redis_url() -> str:
         reachable = False
     require_server("Redis", reachable, url)
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def side_lane_connections_closed(django_db_setup, django_db_blocker):
+    """The batchers' side lanes (IMS_DB_FLUSHES > 1) keep a database connection in a thread
+    of their own; PostgreSQL cannot drop the test database while it is open."""
+    yield
+    from messaging.batching import close_side_connections
+
+    with django_db_blocker.unblock():
+        close_side_connections()

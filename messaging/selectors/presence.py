@@ -38,3 +38,29 @@ def presence_peers(*, user_id: int) -> list[int]:
     )
     peers = ConversationMember.objects.filter(conversation_id__in=small).exclude(user_id=user_id)
     return sorted(set(peers.values_list("user_id", flat=True)))
+
+
+def presence_peers_many(*, user_ids: list[int]) -> dict[int, list[int]]:
+    """presence_peers of many users in three queries (a reconnect storm brings thousands)."""
+    mine = list(
+        ConversationMember.objects.filter(user_id__in=user_ids).values_list("user_id", "conversation_id")
+    )
+    peers: dict[int, list[int]] = {user_id: [] for user_id in user_ids}
+    if not mine:
+        return peers
+    small = set(
+        ConversationMember.objects.filter(conversation_id__in={c for _, c in mine})
+        .values("conversation_id")
+        .annotate(size=Count("id"))
+        .filter(size__lte=settings.IMS_PRESENCE_MAX_GROUP_SIZE)
+        .values_list("conversation_id", flat=True)
+    )
+    members: dict[int, set[int]] = {}
+    for conversation_id, user_id in ConversationMember.objects.filter(conversation_id__in=small).values_list(
+        "conversation_id", "user_id"
+    ):
+        members.setdefault(conversation_id, set()).add(user_id)
+    found: dict[int, set[int]] = {user_id: set() for user_id in user_ids}
+    for user_id, conversation_id in mine:
+        found[user_id] |= members.get(conversation_id, set())
+    return {user_id: sorted(others - {user_id}) for user_id, others in found.items()}

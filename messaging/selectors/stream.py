@@ -16,6 +16,12 @@ def stream_last_seq(*, user_id: int) -> int:
     return StreamCounter.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first() or 0
 
 
+def stream_last_seqs(*, user_ids: list[int]) -> dict[int, int]:
+    """stream_last_seq of many users in one query."""
+    found = dict(StreamCounter.objects.filter(user_id__in=user_ids).values_list("user_id", "last_seq"))
+    return {user_id: found.get(user_id, 0) for user_id in user_ids}
+
+
 def _page(queryset: QuerySet[StreamItem], limit: int) -> Page:
     rows = list(queryset.order_by("seq").values_list(*STREAM_ROW_FIELDS)[: limit + 1])
     return Page(items=[frames.stream_row_frame(row) for row in rows[:limit]], more=len(rows) > limit)

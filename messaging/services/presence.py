@@ -7,7 +7,13 @@ from django.utils import timezone
 
 from messaging import delivery, frames
 from messaging.models import Connection
-from messaging.selectors.presence import connection_stale_before, presence_peers, user_is_online
+from messaging.selectors.presence import (
+    connection_stale_before,
+    online_user_ids,
+    presence_peers,
+    presence_peers_many,
+    user_is_online,
+)
 
 
 def connection_open(*, user_id: int, channel_name: str) -> list[int]:
@@ -18,6 +24,31 @@ def connection_open(*, user_id: int, channel_name: str) -> list[int]:
         channel_name=channel_name, defaults={"user_id": user_id, "last_seen_at": now}
     )
     return [] if was_online else presence_peers(user_id=user_id)
+
+
+def connections_open(*, opens: list[tuple[int, str]]) -> list[list[int]]:
+    """connection_open for many (user_id, channel_name) at once, in a fixed number of
+    statements: a reconnect storm records thousands of connections a second."""
+    now = timezone.now()
+    user_ids = sorted({user_id for user_id, _ in opens})
+    were_online = online_user_ids(user_ids=user_ids)
+    Connection.objects.bulk_create(
+        [Connection(user_id=user_id, channel_name=channel, last_seen_at=now) for user_id, channel in opens],
+        update_conflicts=True,
+        unique_fields=["channel_name"],
+        update_fields=["user_id", "last_seen_at"],
+    )
+    peers = presence_peers_many(user_ids=[uid for uid in user_ids if uid not in were_online])
+    return [peers.pop(user_id, []) for user_id, _ in opens]  # each user's peers told once
+
+
+def connections_close(*, closes: list[tuple[int, str]]) -> list[list[int]]:
+    """connection_close for many (user_id, channel_name) at once."""
+    Connection.objects.filter(channel_name__in=[channel for _, channel in closes]).delete()
+    user_ids = sorted({user_id for user_id, _ in closes})
+    still_online = online_user_ids(user_ids=user_ids)
+    peers = presence_peers_many(user_ids=[uid for uid in user_ids if uid not in still_online])
+    return [peers.pop(user_id, []) for user_id, _ in closes]
 
 
 def connection_heartbeat(*, channel_name: str) -> None:
