@@ -420,3 +420,52 @@ async def test_an_ack_that_ends_a_replay_beside_items_and_polls_keeps_the_order(
     )
     await session.catch_up(last_seq=8)
     assert wire.delivered() == list(range(1, 9))
+
+
+# --- the synchronous fast path (item_now) ------------------------------------------------
+
+
+async def test_item_now_lets_only_the_next_seq_through_and_drops_repeats(session, stream, wire):
+    await go_live(session, stream, wire)
+    three = stream.store(3)[-1]
+    assert session.item_now(2) is None  # 1 is missing: only the async path reads gaps
+    assert session.item_now(1) is True
+    assert session.item_now(1) is False  # a repeated event
+    assert session.item_now(2) is True
+    assert session.last_forwarded == 2
+    await live(session, [three])
+    assert wire.take() == [("message", 3)]  # the async path goes on from where it left off
+
+
+async def test_item_now_defers_before_open_during_a_replay_and_while_an_own_send_is_in_flight(
+    session, stream, wire
+):
+    stream.store(3)
+    assert session.item_now(1) is None  # not opened: the replay sends the first items
+    await session.open(last_seq=3, resume_from=None)
+    assert session.replay is not None
+    assert session.item_now(4) is None  # a replay runs: live items are held behind it
+    await ack(session, stream, [1, 2])
+    await ack(session, stream, [3])
+    assert session.replay is None
+    session.sends_in_flight = 1
+    assert session.item_now(4) is None  # its `sent` must come before any `message`
+    session.sends_in_flight = 0
+    session.sent(4)
+    assert session.item_now(4) is False  # own send: answered by `sent`, never as `message`
+    assert session.last_forwarded == 4
+    assert session.item_now(5) is True
+
+
+async def test_item_now_defers_while_a_gap_is_being_filled(session, stream, wire):
+    await go_live(session, stream, wire)
+    stream.store(3)
+    filling = asyncio.ensure_future(session.catch_up(last_seq=2))
+    for _ in range(10):  # until catch_up holds the session while it reads the stream
+        if session._lock.locked():
+            break
+        await asyncio.sleep(0)
+    assert session._lock.locked()
+    assert session.item_now(1) is None  # the next seq, yet the gap fill is sending it
+    await filling
+    assert wire.take() == [("message", 1), ("message", 2)]
