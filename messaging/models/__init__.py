@@ -1,5 +1,6 @@
 from messaging.models.conversations import Conversation, ConversationMember, Message
 from messaging.models.stream import ItemStatus, PendingItem, StreamCounter, StreamItem
+from messaging.models.uploads import Upload
 from messaging.models.users import Connection, User, WsTicket
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "PendingItem",
     "StreamCounter",
     "StreamItem",
+    "Upload",
     "User",
     "WsTicket",
 ]
