@@ -36,6 +36,11 @@ let refreshTimer = null;
 
 async function loadConversations() {
   const list = await api("/api/conversations/");
+  for (const c of list) {
+    // A frame may have brought a newer message while this answer was on its way.
+    const local = state.conversations.get(c.id)?.last_message;
+    if (local?.msg_id && (!c.last_message || local.created_at > c.last_message.created_at)) c.last_message = local;
+  }
   state.conversations = new Map(list.map((c) => [c.id, c]));
   for (const c of list) rememberPeople(c.members);
   adoptDraftThreads();
