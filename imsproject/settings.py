@@ -215,6 +215,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "messaging.errors.rest_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "messaging.rest_json.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "messaging.rest_json.SafeJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -232,6 +241,10 @@ IMS_TICKET_TTL_SECONDS = env_int("IMS_TICKET_TTL_SECONDS", 30)
 IMS_MAX_TEXT_LENGTH = env_int("IMS_MAX_TEXT_LENGTH", 10_000)
 IMS_MAX_GROUP_MEMBERS = env_int("IMS_MAX_GROUP_MEMBERS", 10_000)
 IMS_PRESENCE_MAX_GROUP_SIZE = env_int("IMS_PRESENCE_MAX_GROUP_SIZE", 100)
+IMS_STREAM_POLL_SECONDS = env_float("IMS_STREAM_POLL_SECONDS", 1)
+# A connection whose unsent output passes this is closed with 4429 (a client that does
+# not read must not cost the server unbounded memory).
+IMS_MAX_OUTPUT_BYTES = env_int("IMS_MAX_OUTPUT_BYTES", 1024 * 1024)
 
 LOGGING = {
     "version": 1,

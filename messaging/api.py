@@ -1,32 +1,62 @@
-"""The public Python API for other Django apps.
+"""The public Python API: the one messaging module other apps call.
 
     from messaging.api import send_message
     send_message(alice, bob, "The build is green")
 
-Call it inside your own transaction if you like: the message is stored in it and pushed
+Call it inside your own transaction if you like: everything is stored in it and pushed
 only after it commits, so nothing is pushed for work that rolled back. From async code use
-the twins `asend_message` and `asend_message_to_conversation`; like Channels'
-database_sync_to_async, they drop database connections that went stale (say, after a
-PostgreSQL restart) before and after the call, which plain sync_to_async never does.
+the `a`-prefixed twins; like Channels' database_sync_to_async, they drop database
+connections that went stale (say, after a PostgreSQL restart) before and after the call,
+which plain sync_to_async never does.
+
+Apps that put items of their own into users' streams (notifications does) use
+`append_to_streams` with `StreamEntry` / `NewItem`, and learn of stored items through
+messaging.signals.items_stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, Message, Priority, StreamItem
 from messaging.services.messages import message_send
+from messaging.services.stream import NewItem, StreamEntry, stream_append_many
+
+__all__ = [
+    "NewItem",
+    "Priority",
+    "StreamEntry",
+    "append_to_streams",
+    "asend_message",
+    "asend_message_to_conversation",
+    "send_message",
+    "send_message_to_conversation",
+]
 
 UserRef = AbstractBaseUser | int
 ConversationRef = Conversation | int
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def _pk(ref: Any) -> int:
     return ref if isinstance(ref, int) else ref.pk
+
+
+def _async_twin(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`func` for async code: the same contract, run in a worker thread."""
+
+    @functools.wraps(func)
+    async def twin(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await database_sync_to_async(func)(*args, **kwargs)
+
+    twin.__doc__ = f"{func.__name__} for async code: the same contract, run in a worker thread."
+    return twin
 
 
 def send_message(
@@ -74,31 +104,17 @@ def send_message_to_conversation(
     ).message
 
 
-async def asend_message(
-    sender: UserRef,
-    to: UserRef,
-    content: Any,
-    msg_type: str = "text",
-    *,
-    client_msg_id: str | None = None,
-    mentions: Sequence[int] = (),
-) -> Message:
-    """send_message for async code: the same contract, run in a worker thread."""
-    return await database_sync_to_async(send_message)(
-        sender, to, content, msg_type, client_msg_id=client_msg_id, mentions=mentions
-    )
+def append_to_streams(*, entries: Sequence[StreamEntry]) -> list[dict[int, StreamItem]]:
+    """Store each entry as the next item of its recipients' streams, in the caller's
+    transaction, and publish the items once it commits.
+
+    A handful of statements whatever the number of entries and recipients. Pending
+    recipients keep the item until one of their connections acks it. Returns, per entry,
+    its items by user id. The caller has validated the entries (active recipients, each
+    user at most once per entry).
+    """
+    return stream_append_many(entries=entries)
 
 
-async def asend_message_to_conversation(
-    sender: UserRef,
-    conversation: ConversationRef,
-    content: Any,
-    msg_type: str = "text",
-    *,
-    client_msg_id: str | None = None,
-    mentions: Sequence[int] = (),
-) -> Message:
-    """send_message_to_conversation for async code."""
-    return await database_sync_to_async(send_message_to_conversation)(
-        sender, conversation, content, msg_type, client_msg_id=client_msg_id, mentions=mentions
-    )
+asend_message = _async_twin(send_message)
+asend_message_to_conversation = _async_twin(send_message_to_conversation)

@@ -8,6 +8,8 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from messaging import receivers
         from messaging.db import use_sqlite_variable_limit
 
+        receivers.connect()
         connection_created.connect(use_sqlite_variable_limit, dispatch_uid="ims-sqlite-variable-limit")

@@ -44,19 +44,36 @@ class Batcher(Generic[Item, Result]):
         try:
             while self._queue:
                 batch, self._queue = self._queue, []
-                try:
-                    outcomes: Sequence[Any] = await self._store([item for item, _ in batch])
-                except Exception as error:
-                    outcomes = [error] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its connection went away meanwhile
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                self._settle(batch, await self._outcomes([item for item, _ in batch]))
         finally:
             self._flusher = None
+
+    async def _outcomes(self, items: list[Item]) -> Sequence[Any]:
+        """One outcome per item. When storing the batch fails as a whole, each item is
+        stored alone, so one bad item fails only itself (never its neighbours' sends)."""
+        try:
+            return await self._store(items)
+        except Exception as error:
+            if len(items) == 1:
+                return [error]
+        outcomes: list[Any] = []
+        for item in items:
+            try:
+                (outcome,) = await self._store([item])
+            except Exception as error:
+                outcome = error
+            outcomes.append(outcome)
+        return outcomes
+
+    @staticmethod
+    def _settle(batch: list[tuple[Item, asyncio.Future[Result]]], outcomes: Sequence[Any]) -> None:
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its connection went away meanwhile
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
 
 def _store_acks(acks: list[tuple[int, Sequence[int]]]) -> list[None]:

@@ -1,4 +1,9 @@
-"""The WebSocket endpoint of PROTOCOL.md. Each handler parses, calls one service, answers."""
+"""The WebSocket endpoint of PROTOCOL.md: dispatch and socket I/O only.
+
+Each client frame type has one handler in CLIENT_FRAMES (the table the frame parser
+checks against); each handler parses, calls one service, answers. What keeps "each seq
+once, in order" is messaging.session.StreamSession, which this consumer feeds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -17,58 +22,69 @@ from messaging import delivery, frames, inbound
 from messaging.auth import query_params
 from messaging.batching import ack_batcher, send_batcher
 from messaging.errors import BadRequest, IMSError, RateLimited
-from messaging.selectors import pending_items_page, stream_is_truncated, stream_items_page, stream_last_seq
-from messaging.services.conversations import conversation_member_ids
+from messaging.selectors.conversations import conversation_member_ids
+from messaging.selectors.stream import (
+    pending_items_page,
+    stream_is_truncated,
+    stream_items_page,
+    stream_last_seq,
+)
+from messaging.selectors.users import StreamHead
 from messaging.services.messages import SendCommand
 from messaging.services.presence import connection_close, connection_heartbeat, connection_open
-from messaging.services.stream import messages_mark_read
+from messaging.services.receipts import items_mark_read
+from messaging.session import Page, StreamSession
+from messaging.stream_poll import stream_poll
 from messaging.throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
 
 CLOSE_SILENT_PEER = 4408
+CLOSE_REVOKED = 4403
 CLOSE_SERVER_ERROR = 1011
-# Live items that arrive during a replay wait in memory up to this many; past it they
-# are dropped and read back from the database when the replay ends.
-MAX_HELD_ITEMS = 1000
 # Clients send `typing` on keystrokes; a few a second is plenty for the indicator.
 TYPING_RATE_PER_SECOND = 2
 TYPING_BURST = 5
-
-
-@dataclass
-class Replay:
-    """A replay in progress: items in (cursor, upto], one frame per ack."""
-
-    pending_only: bool
-    cursor: int
-    upto: int
-    first: bool = True
-    awaiting: set[int] = field(default_factory=set)
-
-
-@database_sync_to_async
-def read_replay_page(*, user_id: int, replay: Replay) -> tuple[list[frames.Frame], bool, bool | None]:
-    """(item frames, more, truncated: only on the first page and only when resuming)."""
-    select = pending_items_page if replay.pending_only else stream_items_page
-    page = select(
-        user_id=user_id, after_seq=replay.cursor, upto_seq=replay.upto, limit=settings.IMS_REPLAY_BATCH_SIZE
-    )
-    truncated = None
-    if replay.first:
-        truncated = not replay.pending_only and stream_is_truncated(
-            user_id=user_id, after_seq=replay.cursor, upto_seq=replay.upto
-        )
-    return page.items, page.more, truncated
+# A `sync` replays from the database; a client needs one after a gap, not a stream of them.
+SYNC_RATE_PER_SECOND = 1
+SYNC_BURST = 5
 
 
 def encode(frame: frames.Frame) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    except UnicodeEncodeError:
+        pass
+    # Unreachable for what the services store today; a row stored before text was checked
+    # (a lone surrogate) must still never break a replay: escape it as JSON allows.
+    return json.dumps(frame, ensure_ascii=True, separators=(",", ":"))
+
+
+class DatabaseStreamReader:
+    """StreamReader over the selectors, for one user."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+
+    async def last_seq(self) -> int:
+        return await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
+
+    async def page(self, *, pending_only: bool, after_seq: int, upto_seq: int, limit: int) -> Page:
+        select = pending_items_page if pending_only else stream_items_page
+        return await database_sync_to_async(select)(
+            user_id=self.user_id, after_seq=after_seq, upto_seq=upto_seq, limit=limit
+        )
+
+    async def is_truncated(self, *, after_seq: int, upto_seq: int) -> bool:
+        return await database_sync_to_async(stream_is_truncated)(
+            user_id=self.user_id, after_seq=after_seq, upto_seq=upto_seq
+        )
 
 
 class IMSConsumer(AsyncWebsocketConsumer):
     user_id: int | None = None
     heartbeat: asyncio.Task | None = None
+    session: StreamSession
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -81,10 +97,13 @@ class IMSConsumer(AsyncWebsocketConsumer):
         self.last_received = time.monotonic()
         self.send_bucket = TokenBucket(rate=settings.IMS_SEND_RATE_PER_SECOND, burst=settings.IMS_SEND_BURST)
         self.typing_bucket = TokenBucket(rate=TYPING_RATE_PER_SECOND, burst=TYPING_BURST)
-        self.replay: Replay | None = None
-        self.held: dict[int, frames.Frame] = {}
-        self.held_dropped_upto = 0
-        self.own_seqs: set[int] = set()  # answered with `sent`, not repeated as `message`
+        self.sync_bucket = TokenBucket(rate=SYNC_RATE_PER_SECOND, burst=SYNC_BURST)
+        self.reader = DatabaseStreamReader(user.pk)
+        self.session = StreamSession(
+            send=self.send_frame,
+            reader=self.reader,
+            page_size=settings.IMS_REPLAY_BATCH_SIZE,
+        )
         await self.accept()
         try:
             await self._open()
@@ -95,20 +114,20 @@ class IMSConsumer(AsyncWebsocketConsumer):
         """hello, presence, the replay. Precondition: accepted."""
         # Join before reading last_seq: every seq above it is published after this point.
         await delivery.join(self.user_id, self.channel_name)
-        last_seq = await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
-        self.last_forwarded = last_seq
+        last_seq = await self.reader.last_seq()
         await self.send_frame(
             frames.hello(user_id=self.user_id, heartbeat_s=settings.IMS_HEARTBEAT_SECONDS, last_seq=last_seq)
         )
         resume_from = await self._resume_point()
         self.heartbeat = asyncio.create_task(self._beat())
+        stream_poll().add(self.user_id, self)
         peers = await database_sync_to_async(connection_open)(
             user_id=self.user_id, channel_name=self.channel_name
         )
         await delivery.publish_frames_now(
             (peer, frames.presence(user_id=self.user_id, online=True)) for peer in peers
         )
-        await self._start_replay(pending_only=resume_from is None, after_seq=resume_from or 0, upto=last_seq)
+        await self.session.open(last_seq=last_seq, resume_from=resume_from)
 
     async def _resume_point(self) -> int | None:
         raw = query_params(self.scope).get("last_seq")
@@ -125,6 +144,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        stream_poll().discard(self.user_id, self)
         await delivery.leave(self.user_id, self.channel_name)
         peers = await database_sync_to_async(connection_close)(
             user_id=self.user_id, channel_name=self.channel_name
@@ -153,16 +173,16 @@ class IMSConsumer(AsyncWebsocketConsumer):
                     # connection would then never be pinged or closed as a dead peer again.
                     logger.exception("heartbeat of user %s not recorded", self.user_id)
 
-    # --- client frames -----------------------------------------------------------------
+    # --- client frames (CLIENT_FRAMES) ----------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_received = time.monotonic()
         ref = None
         try:
-            frame = inbound.parse_frame(text_data, bytes_data)
+            frame = inbound.parse_frame(text_data, bytes_data, types=CLIENT_FRAMES.keys())
             if frame["type"] == "send" and isinstance(frame.get("client_msg_id"), str):
                 ref = frame["client_msg_id"]
-            await getattr(self, f"on_{frame['type']}")(frame)
+            await CLIENT_FRAMES[frame["type"]](self, frame)
         except IMSError as error:
             await self.send_error(error, ref=ref)
         except Exception:
@@ -175,24 +195,22 @@ class IMSConsumer(AsyncWebsocketConsumer):
         command = inbound.parse_send(frame)
         if not self.send_bucket.allow():
             raise RateLimited(f"at most {settings.IMS_SEND_RATE_PER_SECOND:g} sends a second; slow down")
-        result = await send_batcher().submit(SendCommand(sender_id=self.user_id, **command))
-        if result.sender_seq > self.last_forwarded:
-            self.own_seqs.add(result.sender_seq)
+        self.session.sends_in_flight += 1
+        try:
+            result = await send_batcher().submit(SendCommand(sender_id=self.user_id, **command))
+        finally:
+            self.session.sends_in_flight -= 1
+        self.session.sent(result.sender_seq)
         await self.send_frame(frames.sent(message=result.message, seq=result.sender_seq))
 
     async def on_ack(self, frame: dict[str, Any]) -> None:
         seqs = inbound.parse_seqs(frame)
         await ack_batcher().submit((self.user_id, seqs))
-        if self.replay is not None:
-            self.replay.awaiting.difference_update(seqs)
-            # Nothing awaited yet a replay: reading the next page failed last time
-            # (server_error), and this ack is the client's retry.
-            if not self.replay.awaiting:
-                await self._send_replay_page()
+        await self.session.acked(seqs)
 
     async def on_read(self, frame: dict[str, Any]) -> None:
-        msg_ids = inbound.parse_msg_ids(frame)
-        await database_sync_to_async(messages_mark_read)(user_id=self.user_id, msg_ids=msg_ids)
+        ids = inbound.parse_read(frame)
+        await database_sync_to_async(items_mark_read)(user_id=self.user_id, **ids)
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
         conversation_id = inbound.require_int(frame, "conversation_id", minimum=1)
@@ -208,9 +226,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
 
     async def on_sync(self, frame: dict[str, Any]) -> None:
         after_seq = inbound.require_int(frame, "after_seq")
-        upto = await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
-        self.last_forwarded = max(self.last_forwarded, upto)
-        await self._start_replay(pending_only=False, after_seq=after_seq, upto=upto)
+        if not self.sync_bucket.allow():
+            raise RateLimited(f"at most {SYNC_RATE_PER_SECOND:g} sync a second (bursts of {SYNC_BURST})")
+        await self.session.sync(after_seq=after_seq)
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_frame(frames.pong())
@@ -218,85 +236,37 @@ class IMSConsumer(AsyncWebsocketConsumer):
     async def on_pong(self, frame: dict[str, Any]) -> None:
         """Nothing to do: any frame proves the peer alive."""
 
-    # --- replay --------------------------------------------------------------------------
-
-    async def _start_replay(self, *, pending_only: bool, after_seq: int, upto: int) -> None:
-        self.replay = Replay(pending_only=pending_only, cursor=after_seq, upto=upto)
-        await self._send_replay_page()
-
-    async def _send_replay_page(self) -> None:
-        """Send the next page; the one after it goes when the client has acked this one."""
-        replay = self.replay
-        while replay is not None:
-            items, more, truncated = await read_replay_page(user_id=self.user_id, replay=replay)
-            if items:
-                replay.cursor = items[-1]["seq"]
-            shown = [item for item in items if item["seq"] not in self.own_seqs]
-            await self.send_frame(frames.offline_messages(items=shown, more=more, truncated=truncated))
-            replay.first = False
-            if not more:
-                self.replay = None
-                # Own sends the replay skipped will never come again.
-                self.own_seqs = {seq for seq in self.own_seqs if seq > replay.upto}
-                await self._flush_held()
-                return
-            replay.awaiting = {item["seq"] for item in shown}
-            if replay.awaiting:
-                return
-
-    async def _flush_held(self) -> None:
-        held, self.held = self.held, {}
-        if self.held_dropped_upto:
-            await self._fill_gap(upto=self.held_dropped_upto)
-            self.held_dropped_upto = 0
-        for seq in sorted(held):
-            await self._forward(seq, held[seq])
-
-    # --- live items ----------------------------------------------------------------------
+    # --- server events (messaging.delivery) and the per-process poll ---------------------
 
     async def stream_item(self, event: dict[str, Any]) -> None:
         """A new item of this user's stream (delivery.ITEM_EVENT)."""
-        seq, frame = event["seq"], event["frame"]
-        if self.replay is None:
-            try:
-                await self._forward(seq, frame)
-            except Exception:
-                # The gap before this item could not be read, and skipping it would break
-                # the seq order: the client reconnects and its replay has both.
-                await self._close_on_failure("forward")
-        elif len(self.held) < MAX_HELD_ITEMS:
-            self.held[seq] = frame
-        else:
-            self.held_dropped_upto = max(self.held_dropped_upto, seq)
+        try:
+            await self.session.item(event["seq"], event["frame"])
+        except Exception:
+            # The gap before this item could not be read, and skipping it would break
+            # the seq order: the client reconnects and its replay has both.
+            await self._close_on_failure("forward")
 
     async def frame_forward(self, event: dict[str, Any]) -> None:
         """A frame that is not a stream item: receipt, typing, presence (delivery.FRAME_EVENT)."""
         await self.send_frame(event["frame"])
 
-    async def _forward(self, seq: int, frame: frames.Frame) -> None:
-        """Send items in seq order, each once: a missing predecessor is read from the database."""
-        if seq <= self.last_forwarded:
+    async def connection_revoke(self, event: dict[str, Any]) -> None:
+        """The user was deactivated, logged out or lost its credentials (delivery.REVOKE_EVENT)."""
+        session_key = event.get("session_key")
+        if session_key is None or session_key == self._session_key():
+            await self.close(code=CLOSE_REVOKED)
+
+    async def stream_head(self, head: StreamHead) -> None:
+        """The per-process poll read this user's stream head (stream_poll.Watcher)."""
+        if not head.is_active:
+            await self.close(code=CLOSE_REVOKED)
             return
-        if seq > self.last_forwarded + 1:
-            await self._fill_gap(upto=seq - 1)
-        await self._emit(seq, frame)
+        await self.session.catch_up(last_seq=head.last_seq)
 
-    async def _fill_gap(self, *, upto: int) -> None:
-        while self.last_forwarded < upto:
-            replay = Replay(pending_only=False, cursor=self.last_forwarded, upto=upto, first=False)
-            items, _, _ = await read_replay_page(user_id=self.user_id, replay=replay)
-            if not items:  # purged meanwhile: nothing left to send below upto
-                self.last_forwarded = upto
-                return
-            for item in items:
-                await self._emit(item["seq"], item)
-
-    async def _emit(self, seq: int, frame: frames.Frame) -> None:
-        self.last_forwarded = seq
-        if seq in self.own_seqs:
-            self.own_seqs.discard(seq)  # this connection already has it, as `sent`
-        else:
-            await self.send_frame(frame)
+    def _session_key(self) -> str | None:
+        session = self.scope.get("session")
+        return getattr(session, "session_key", None) if self.scope.get("auth_method") == "session" else None
 
     # --- output --------------------------------------------------------------------------
 
@@ -311,3 +281,16 @@ class IMSConsumer(AsyncWebsocketConsumer):
         disconnect() still runs (group, Connection row, presence)."""
         logger.exception("%s for user %s failed; closing", stage, self.user_id)
         await self.close(code=CLOSE_SERVER_ERROR)
+
+
+Handler = Callable[[IMSConsumer, dict[str, Any]], Awaitable[None]]
+# PROTOCOL.md's client → server table: a frame type is known exactly when it is here.
+CLIENT_FRAMES: dict[str, Handler] = {
+    "send": IMSConsumer.on_send,
+    "ack": IMSConsumer.on_ack,
+    "read": IMSConsumer.on_read,
+    "typing": IMSConsumer.on_typing,
+    "sync": IMSConsumer.on_sync,
+    "ping": IMSConsumer.on_ping,
+    "pong": IMSConsumer.on_pong,
+}

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 ITEM_EVENT = "stream.item"  # handled by IMSConsumer.stream_item
 FRAME_EVENT = "frame.forward"  # handled by IMSConsumer.frame_forward
+REVOKE_EVENT = "connection.revoke"  # handled by IMSConsumer.connection_revoke
 
 
 def user_group(user_id: int) -> str:
@@ -63,6 +64,15 @@ def publish_frames_on_commit(frames: Iterable[tuple[int, Frame]]) -> None:
 def publish_items_on_commit(items: Iterable[tuple[int, int, Frame]]) -> None:
     """Each (user_id, seq, frame) goes to every connection of that user."""
     publish_on_commit([(user_id, item_event(seq, frame)) for user_id, seq, frame in items])
+
+
+def publish_revoke_on_commit(user_id: int, *, session_key: str | None = None) -> None:
+    """Close the user's connections (those of one login session, if given) with 4403.
+
+    The fast path only: the per-process stream poll closes a deactivated user's
+    connections within IMS_STREAM_POLL_SECONDS even when this event is lost.
+    """
+    publish_on_commit([(user_id, {"type": REVOKE_EVENT, "session_key": session_key})])
 
 
 async def publish_frames_now(frames: Iterable[tuple[int, Frame]]) -> None:

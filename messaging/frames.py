@@ -65,13 +65,13 @@ def message_data(message: Message) -> Frame:
 
 
 def stream_row_frame(row: tuple[Any, ...]) -> Frame:
-    """The `message` or `notification` frame of a stream item read as a row of
+    """The item frame (`message`, `notification`, `conversation`) of a stream item read as a row of
     (seq, kind, payload, *MESSAGE_FIELDS of its message): no model instances on the
     replay path, where building them cost more than the query."""
     seq, kind, payload, *message = row
     if kind == StreamItem.Kind.MESSAGE:
         return {"type": "message", "seq": seq, "data": _message_data(*message)}
-    return {"type": kind, "seq": seq, "data": payload}
+    return {"type": kind, "seq": seq, **payload}
 
 
 def hello(*, user_id: int, heartbeat_s: float, last_seq: int) -> Frame:
@@ -104,6 +104,16 @@ def sent(*, message: Message, seq: int) -> Frame:
 
 def receipt(*, msg_ids: list[str], status: str, user_id: int, at: dt.datetime) -> Frame:
     return {"type": "receipt", "msg_ids": msg_ids, "status": status, "user_id": user_id, "at": iso(at)}
+
+
+def notification_receipt(*, notification_ids: list[Any], user_id: int, at: dt.datetime) -> Frame:
+    return {
+        "type": "receipt",
+        "notification_ids": notification_ids,
+        "status": "read",
+        "user_id": user_id,
+        "at": iso(at),
+    }
 
 
 def presence(*, user_id: int, online: bool) -> Frame:

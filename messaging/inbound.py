@@ -4,6 +4,7 @@ message a client author can act on; nothing touches the database."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
@@ -14,10 +15,10 @@ MAX_IDS_PER_FRAME = 1000
 # Ids and seqs are 64-bit columns; a bigger integer is the client's mistake, not a
 # database error (SQLite raises OverflowError, PostgreSQL DataError).
 MAX_INT = 2**63 - 1
-CLIENT_TYPES = frozenset({"send", "ack", "read", "typing", "sync", "ping", "pong"})
 
 
-def parse_frame(text: str | None, data: bytes | None) -> dict[str, Any]:
+def parse_frame(text: str | None, data: bytes | None, *, types: Collection[str]) -> dict[str, Any]:
+    """The frame as a dict with a known string `type` (one of `types`)."""
     limit = settings.IMS_MAX_FRAME_BYTES
     # Size first, whatever the kind: a huge binary frame is too_large, not bad_request.
     # Characters are counted first so a huge text is refused without encoding it.
@@ -37,7 +38,7 @@ def parse_frame(text: str | None, data: bytes | None) -> dict[str, Any]:
     kind = frame.get("type")
     if not isinstance(kind, str):
         raise BadRequest("a frame needs a string field `type`")
-    if kind not in CLIENT_TYPES:
+    if kind not in types:
         raise BadRequest(f"unknown frame type {kind!r}")
     return frame
 
@@ -50,6 +51,13 @@ def require_int(frame: dict[str, Any], name: str, *, minimum: int = 0) -> int:
     value = frame.get(name)
     if not _is_int(value) or value < minimum:
         raise BadRequest(f"`{name}` must be an integer >= {minimum}")
+    return value
+
+
+def check_id(value: int) -> int:
+    """An id from a URL path: Django's <int:…> takes any number of digits."""
+    if value > MAX_INT:
+        raise BadRequest(f"ids are integers up to {MAX_INT}")
     return value
 
 
@@ -85,32 +93,21 @@ def parse_seqs(frame: dict[str, Any]) -> list[int]:
     return seqs
 
 
-def parse_msg_ids(frame: dict[str, Any]) -> list[str]:
-    return require_list(frame, "msg_ids", str, "message id strings")
-
-
-def _contains_nul(value: Any) -> bool:
-    """True when a string anywhere in the value holds U+0000 (walked without recursion:
-    the value may nest as deep as the JSON parser allowed)."""
-    stack = [value]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return False
+def parse_read(frame: dict[str, Any]) -> dict[str, list]:
+    """`msg_ids` and/or `notification_ids`: the keyword arguments of items_mark_read."""
+    if frame.get("msg_ids") is None and frame.get("notification_ids") is None:
+        raise BadRequest("`read` needs `msg_ids` and/or `notification_ids`")
+    ids: dict[str, list] = {}
+    if frame.get("msg_ids") is not None:
+        ids["msg_ids"] = require_list(frame, "msg_ids", str, "message id strings")
+    if frame.get("notification_ids") is not None:
+        ids["notification_ids"] = require_list(frame, "notification_ids", int, "notification ids")
+    return ids
 
 
 def parse_send(frame: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of services.messages.message_send, less the sender."""
-    # PostgreSQL stores no U+0000 in text or jsonb: it would fail as a server_error.
-    if _contains_nul(frame):
-        raise BadRequest("strings in `send` must not contain the character U+0000")
+    """The keyword arguments of services.messages.message_send, less the sender. Shape
+    only: what may be sent is the service's to say."""
     client_msg_id = frame.get("client_msg_id")
     if not isinstance(client_msg_id, str) or not client_msg_id:
         raise BadRequest("`client_msg_id` must be a non-empty string")

@@ -12,7 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from messaging import frames
+from messaging import frames, inbound
 from messaging.models import Conversation, ConversationMember, Message
 
 ATTACHMENT_SCHEMA = {
@@ -35,6 +35,14 @@ ATTACHMENT_SCHEMA = {
 )
 class ContentField(serializers.JSONField):
     """Any JSON value here; services.messages.clean_content checks it against msg_type."""
+
+
+class IdField(serializers.IntegerField):
+    """A user, conversation or notification id: a positive 64-bit integer (a bigger one is
+    the client's mistake, not a database error)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=inbound.MAX_INT, **kwargs)
 
 
 class UtcDateTimeField(serializers.DateTimeField):

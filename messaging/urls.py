@@ -10,6 +10,20 @@ urlpatterns = [
     path("messages/read/", views.MessagesReadApi.as_view(), name="api-messages-read"),
     path("conversations/", views.ConversationListApi.as_view(), name="api-conversations"),
     path(
+        "conversations/<int:conversation_id>/", views.ConversationDetailApi.as_view(), name="api-conversation"
+    ),
+    path(
+        "conversations/<int:conversation_id>/members/",
+        views.ConversationMembersApi.as_view(),
+        name="api-conversation-members",
+    ),
+    path(
+        "conversations/<int:conversation_id>/members/<int:user_id>/",
+        views.ConversationMemberApi.as_view(),
+        name="api-conversation-member",
+    ),
+    path("users/", views.UserDirectoryApi.as_view(), name="api-users"),
+    path(
         "conversations/<int:conversation_id>/messages/",
         views.ConversationMessagesApi.as_view(),
         name="api-conversation-messages",

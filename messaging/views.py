@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
@@ -22,17 +22,29 @@ from rest_framework.views import APIView
 
 from messaging import inbound
 from messaging.models import Message
-from messaging.selectors import conversation_history, conversation_summaries
+from messaging.selectors.conversations import (
+    conversation_history,
+    conversation_member_ids,
+    conversation_summaries,
+)
+from messaging.selectors.presence import online_user_ids
+from messaging.selectors.users import user_directory
 from messaging.serializers import (
     ContentField,
     ConversationSerializer,
     ErrorSerializer,
+    IdField,
     MessageSerializer,
     UtcDateTimeField,
 )
-from messaging.services.conversations import conversation_create_group, conversation_member_ids
+from messaging.services.conversations import (
+    conversation_add_members,
+    conversation_create_group,
+    conversation_remove_member,
+    conversation_rename,
+)
 from messaging.services.messages import MAX_CLIENT_MSG_ID_LENGTH, SendResult, message_send
-from messaging.services.stream import messages_mark_read
+from messaging.services.receipts import messages_mark_read
 from messaging.services.tickets import ws_ticket_issue
 
 BAD_REQUEST = OpenApiResponse(
@@ -66,15 +78,13 @@ class MessageSendApi(APIView):
             max_length=MAX_CLIENT_MSG_ID_LENGTH,
             help_text="Unique per sender, chosen by the client so retries are safe; generated when absent.",
         )
-        to = serializers.IntegerField(
-            required=False, allow_null=True, min_value=1, help_text="A user id: a direct message."
-        )
-        conversation_id = serializers.IntegerField(
-            required=False, allow_null=True, min_value=1, help_text="Give exactly one of `to` and this."
+        to = IdField(required=False, allow_null=True, help_text="A user id: a direct message.")
+        conversation_id = IdField(
+            required=False, allow_null=True, help_text="Give exactly one of `to` and this."
         )
         msg_type = serializers.ChoiceField(choices=Message.Type.choices)
         content = ContentField()
-        mentions = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+        mentions = serializers.ListField(child=IdField(), required=False)
 
     @extend_schema_serializer(component_name="SentMessage")
     class OutputSerializer(MessageSerializer):
@@ -135,7 +145,7 @@ class ConversationListApi(APIView):
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         member_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1),
+            child=IdField(),
             max_length=settings.IMS_MAX_GROUP_MEMBERS,
             help_text="The other members; the caller is always one.",
         )
@@ -158,8 +168,112 @@ class ConversationListApi(APIView):
         conversation = conversation_create_group(
             creator_id=request.user.pk, title=data["title"], member_ids=data["member_ids"]
         )
-        (summary,) = conversation_summaries(user_id=request.user.pk, conversation_id=conversation.pk)
-        return Response(ConversationSerializer(summary).data, status=status.HTTP_201_CREATED)
+        return _summary_response(request, conversation.pk, status_code=status.HTTP_201_CREATED)
+
+
+def _summary_response(
+    request: Request, conversation_id: int, *, status_code: int = status.HTTP_200_OK
+) -> Response:
+    (summary,) = conversation_summaries(user_id=request.user.pk, conversation_id=conversation_id)
+    return Response(ConversationSerializer(summary).data, status=status_code)
+
+
+class ConversationDetailApi(APIView):
+    """PATCH: rename a group (any member). Every member's page learns of it through a
+    `conversation` stream item `renamed`."""
+
+    @extend_schema_serializer(component_name="GroupRenameRequest")
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=200)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ConversationSerializer,
+            400: BAD_REQUEST,
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    def patch(self, request: Request, conversation_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation_rename(
+            conversation_id=inbound.check_id(conversation_id),
+            actor_id=request.user.pk,
+            **serializer.validated_data,
+        )
+        return _summary_response(request, conversation_id)
+
+
+class ConversationMembersApi(APIView):
+    """POST: add users to a group (any member may). Each member gets a `conversation`
+    stream item `member_added`."""
+
+    @extend_schema_serializer(component_name="GroupMembersAddRequest")
+    class InputSerializer(serializers.Serializer):
+        user_ids = serializers.ListField(
+            child=IdField(), allow_empty=False, max_length=settings.IMS_MAX_GROUP_MEMBERS
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ConversationSerializer,
+            400: BAD_REQUEST,
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversation_add_members(
+            conversation_id=inbound.check_id(conversation_id),
+            actor_id=request.user.pk,
+            **serializer.validated_data,
+        )
+        return _summary_response(request, conversation_id)
+
+
+class ConversationMemberApi(APIView):
+    """DELETE: leave a group (your own id) or, as its creator, remove a member. Members and
+    the removed user get a `conversation` stream item `member_removed`."""
+
+    @extend_schema(
+        responses={204: None, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
+    )
+    def delete(self, request: Request, conversation_id: int, user_id: int) -> Response:
+        conversation_remove_member(
+            conversation_id=inbound.check_id(conversation_id),
+            actor_id=request.user.pk,
+            user_id=inbound.check_id(user_id),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserDirectoryApi(APIView):
+    """Active users to start a conversation with: `?q=` filters by username or name."""
+
+    @extend_schema_serializer(component_name="DirectoryUser")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        username = serializers.CharField()
+        display_name = serializers.CharField(source="__str__")
+        online = serializers.BooleanField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Part of a username or name.")],
+        responses={200: OutputSerializer(many=True), 401: NOT_AUTHENTICATED},
+    )
+    def get(self, request: Request) -> Response:
+        users = list(user_directory(query=request.query_params.get("q", "")[:150]))
+        online = online_user_ids(user_ids=[user.pk for user in users])
+        for user in users:
+            user.online = user.pk in online
+        return Response(self.OutputSerializer(users, many=True).data)
 
 
 class HistoryPagination(CursorPagination):
@@ -195,7 +309,7 @@ class ConversationMessagesApi(APIView):
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         # Raises forbidden for a non-member, not_found for an unknown conversation.
-        conversation_member_ids(conversation_id=conversation_id, user_id=request.user.pk)
+        conversation_member_ids(conversation_id=inbound.check_id(conversation_id), user_id=request.user.pk)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             conversation_history(conversation_id=conversation_id), request, view=self

@@ -1,5 +1,5 @@
 from messaging.models.conversations import Conversation, ConversationMember, Message
-from messaging.models.stream import ItemStatus, PendingItem, StreamCounter, StreamItem
+from messaging.models.stream import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
 from messaging.models.uploads import Upload
 from messaging.models.users import Connection, User, WsTicket
 
@@ -10,6 +10,7 @@ __all__ = [
     "ItemStatus",
     "Message",
     "PendingItem",
+    "Priority",
     "StreamCounter",
     "StreamItem",
     "Upload",

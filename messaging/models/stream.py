@@ -18,6 +18,15 @@ class StreamCounter(models.Model):
         return f"{self.user_id}: {self.last_seq}"
 
 
+class Priority(models.TextChoices):
+    """PROTOCOL.md, "Priorities and merging": how urgently an item travels when its user is away."""
+
+    P0 = "P0", "P0: alert, security (push at once, every device, bypasses mute and quiet hours)"
+    P1 = "P1", "P1: chat message, mention"
+    P2 = "P2", "P2: to-do, approval (silent push)"
+    P3 = "P3", "P3: announcement, news (merged)"
+
+
 class ItemStatus(models.TextChoices):
     SENT = "sent"
     DELIVERED = "delivered"
@@ -34,6 +43,7 @@ class StreamItem(models.Model):
     class Kind(models.TextChoices):
         MESSAGE = "message"
         NOTIFICATION = "notification"
+        CONVERSATION = "conversation"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     seq = models.BigIntegerField()
@@ -44,7 +54,7 @@ class StreamItem(models.Model):
     # Denormalised from message so unread counts need no join.
     conversation_id = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(null=True, blank=True)
-    priority = models.CharField(max_length=2, default="P1")
+    priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P1)
     # The sender's own copy of a message: shown on its other devices, never pending.
     is_own = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=ItemStatus.choices, default=ItemStatus.SENT)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
-from messaging.models import Conversation, ConversationMember
-
-User = get_user_model()
+from messaging.models import Conversation, ConversationMember, Priority, StreamItem
+from messaging.selectors.conversations import conversation_member_ids
+from messaging.selectors.users import active_user_ids
+from messaging.services.stream import NewItem, StreamEntry, stream_append
+from messaging.services.text import require_text
 
 
 def direct_key(user_a: int, user_b: int) -> str:
@@ -24,9 +24,7 @@ def direct_key(user_a: int, user_b: int) -> str:
 def direct_conversation_ids(*, pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], int | IMSError]:
     """For each (user, peer): the id of their direct conversation, opened on first use, or
     the error that rules it out. Two queries, plus a few for each conversation opened."""
-    active = set(
-        User.objects.filter(pk__in={peer for _, peer in pairs}, is_active=True).values_list("pk", flat=True)
-    )
+    active = active_user_ids(user_ids={peer for _, peer in pairs})
     keys = {direct_key(*pair) for pair in pairs}
     known = dict(Conversation.objects.filter(direct_key__in=keys).values_list("direct_key", "pk"))
     outcomes: dict[tuple[int, int], int | IMSError] = {}
@@ -66,52 +64,69 @@ def conversation_get_or_create_direct(*, user_id: int, peer_id: int) -> Conversa
     return Conversation.objects.get(pk=outcome)
 
 
-@dataclass(frozen=True)
-class Membership:
-    kind: str
-    member_ids: list[int]
+def _group_title(title: str) -> str:
+    title = require_text(title, field="title").strip()
+    if not title:
+        raise BadRequest("a group needs a title", field="title")
+    return title
 
 
-def conversation_memberships(*, conversation_ids: Collection[int]) -> dict[int, Membership]:
-    """Kind and members of each conversation that exists, in two queries."""
-    kinds = dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "kind"))
-    members: dict[int, list[int]] = defaultdict(list)
-    rows = ConversationMember.objects.filter(conversation_id__in=kinds).values_list(
-        "conversation_id", "user_id"
+def _require_active_users(user_ids: Collection[int]) -> None:
+    unknown = sorted(set(user_ids) - active_user_ids(user_ids=user_ids))
+    if unknown:
+        raise NotFound(f"unknown users: {unknown}", field="member_ids")
+
+
+def _require_group_member(*, conversation_id: int, user_id: int) -> tuple[Conversation, list[int]]:
+    """The group (row-locked, so changes to one group queue up) and its member ids."""
+    member_ids = conversation_member_ids(conversation_id=conversation_id, user_id=user_id)
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    if conversation.kind != Conversation.Kind.GROUP:
+        raise BadRequest(
+            "the members and title of a direct conversation cannot change", field="conversation_id"
+        )
+    return conversation, member_ids
+
+
+def _publish_change(
+    conversation: Conversation,
+    *,
+    event: str,
+    actor_id: int,
+    member_ids: Sequence[int],
+    also: Sequence[int] = (),
+) -> None:
+    """A `conversation` item in the stream of every member (and of `also`: a removed member
+    learns it was removed). The actor's own copy is not pending, like a sent message's."""
+    data = {
+        "id": conversation.pk,
+        "kind": conversation.kind,
+        "title": conversation.title,
+        "member_ids": sorted(member_ids),
+    }
+    recipients = sorted(set(member_ids) | set(also))
+    stream_append(
+        entry=StreamEntry(
+            recipients=[
+                NewItem(user_id=uid, pending=uid != actor_id, is_own=uid == actor_id) for uid in recipients
+            ],
+            kind=StreamItem.Kind.CONVERSATION,
+            body={"event": event, "data": data},
+            created_at=timezone.now(),
+            conversation_id=conversation.pk,
+            priority=Priority.P2,
+        )
     )
-    for conversation_id, user_id in rows:
-        members[conversation_id].append(user_id)
-    return {pk: Membership(kind, members[pk]) for pk, kind in kinds.items()}
-
-
-def require_membership(*, conversation_id: int, user_id: int, found: dict[int, Membership]) -> Membership:
-    """The conversation's membership if the user belongs to it; raises not_found or forbidden."""
-    membership = found.get(conversation_id)
-    if membership is None:
-        raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
-    if user_id not in membership.member_ids:
-        raise Forbidden(f"you are not a member of conversation {conversation_id}", field="conversation_id")
-    return membership
-
-
-def conversation_member_ids(*, conversation_id: int, user_id: int) -> list[int]:
-    """Members of a conversation the user belongs to; raises not_found or forbidden."""
-    found = conversation_memberships(conversation_ids=[conversation_id])
-    return require_membership(conversation_id=conversation_id, user_id=user_id, found=found).member_ids
 
 
 def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequence[int]) -> Conversation:
-    """A group of the creator and the given users (all must exist and be active)."""
-    title = title.strip()
-    if not title:
-        raise BadRequest("a group needs a title", field="title")
+    """A group of the creator and the given users (all must exist and be active); every
+    member's stream gets a `conversation` item `created`."""
+    title = _group_title(title)
     wanted = set(member_ids) | {creator_id}
     if len(wanted) > settings.IMS_MAX_GROUP_MEMBERS:
         raise BadRequest(f"a group has at most {settings.IMS_MAX_GROUP_MEMBERS} members", field="member_ids")
-    found = set(User.objects.filter(pk__in=wanted, is_active=True).values_list("pk", flat=True))
-    unknown = sorted(wanted - found)
-    if unknown:
-        raise NotFound(f"unknown users: {unknown}", field="member_ids")
+    _require_active_users(wanted)
     with transaction.atomic():
         conversation = Conversation.objects.create(
             kind=Conversation.Kind.GROUP, title=title, created_by_id=creator_id
@@ -119,4 +134,55 @@ def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequen
         ConversationMember.objects.bulk_create(
             [ConversationMember(conversation=conversation, user_id=uid) for uid in sorted(wanted)]
         )
+        _publish_change(conversation, event="created", actor_id=creator_id, member_ids=sorted(wanted))
+    return conversation
+
+
+def conversation_add_members(*, conversation_id: int, actor_id: int, user_ids: Sequence[int]) -> Conversation:
+    """Any member of a group may add active users; members already in are skipped."""
+    with transaction.atomic():
+        conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)
+        new = sorted(set(user_ids) - set(member_ids))
+        if len(member_ids) + len(new) > settings.IMS_MAX_GROUP_MEMBERS:
+            raise BadRequest(
+                f"a group has at most {settings.IMS_MAX_GROUP_MEMBERS} members", field="user_ids"
+            )
+        _require_active_users(new)
+        if new:
+            ConversationMember.objects.bulk_create(
+                [ConversationMember(conversation=conversation, user_id=uid) for uid in new]
+            )
+            _publish_change(
+                conversation, event="member_added", actor_id=actor_id, member_ids=[*member_ids, *new]
+            )
+    return conversation
+
+
+def conversation_remove_member(*, conversation_id: int, actor_id: int, user_id: int) -> Conversation:
+    """A member leaves (removes itself), or the group's creator removes another member."""
+    with transaction.atomic():
+        conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)
+        if user_id != actor_id and conversation.created_by_id != actor_id:
+            raise Forbidden("only the group's creator removes other members", field="user_id")
+        if user_id not in member_ids:
+            raise NotFound(
+                f"user {user_id} is not a member of conversation {conversation_id}", field="user_id"
+            )
+        ConversationMember.objects.filter(conversation=conversation, user_id=user_id).delete()
+        remaining = [uid for uid in member_ids if uid != user_id]
+        _publish_change(
+            conversation, event="member_removed", actor_id=actor_id, member_ids=remaining, also=[user_id]
+        )
+    return conversation
+
+
+def conversation_rename(*, conversation_id: int, actor_id: int, title: str) -> Conversation:
+    """Any member of a group may rename it."""
+    title = _group_title(title)
+    with transaction.atomic():
+        conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)
+        if conversation.title != title:
+            conversation.title = title
+            conversation.save(update_fields=["title"])
+            _publish_change(conversation, event="renamed", actor_id=actor_id, member_ids=member_ids)
     return conversation

@@ -1,10 +1,14 @@
-"""Sending a chat message: validate, store in every member's stream, publish on commit."""
+"""Sending chat messages: validate, store in every member's stream, publish on commit.
+
+Every edge (WebSocket, REST, Python API) hands its sends here after checking only their
+shape; every rule about what may be sent lives in this module.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -12,25 +16,60 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging import frames
-from messaging.errors import BadRequest, IMSError
+from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
 from messaging.models import Conversation, Message, StreamItem
-from messaging.services.conversations import (
-    Membership,
-    conversation_memberships,
-    direct_conversation_ids,
-    require_membership,
-)
+from messaging.selectors.conversations import conversation_memberships, require_membership
+from messaging.selectors.users import active_user_ids
+from messaging.services.conversations import direct_conversation_ids
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
+from messaging.services.text import require_clean_strings, require_text
 
 MAX_CLIENT_MSG_ID_LENGTH = 64
 ATTACHMENT_FIELDS = {"url": str, "name": str, "size": int, "mime": str}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SendResult:
     message: Message
     sender_seq: int
     created: bool  # False when this was a retry of an already stored client_msg_id
+
+
+Outcome = SendResult | IMSError
+
+
+@dataclass(frozen=True, kw_only=True)
+class SendCommand:
+    """One message to send, as an edge received it: the arguments of message_send."""
+
+    sender_id: int
+    content: Any
+    msg_type: Any = Message.Type.TEXT
+    to: int | None = None
+    conversation_id: int | None = None
+    client_msg_id: str | None = None
+    mentions: Any = ()
+
+
+@dataclass(eq=False)
+class SendRequest:
+    """One message on its way through messages_send. Each step fills in what it learns, or
+    fails the request with its own error; a failed request is skipped by later steps."""
+
+    command: SendCommand
+    client_msg_id: str = ""
+    content: Any = None
+    conversation_id: int | None = None
+    receiver_id: int | None = None
+    member_ids: list[int] = field(default_factory=list)
+    mentions: list[int] = field(default_factory=list)
+    message: Message | None = None
+    repeat_of: SendRequest | None = None  # the same sender and client_msg_id earlier in the batch
+    outcome: Outcome | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.outcome is None and self.repeat_of is None
 
 
 def clean_client_msg_id(value: Any) -> str:
@@ -41,7 +80,7 @@ def clean_client_msg_id(value: Any) -> str:
             f"client_msg_id must be a non-empty string of at most {MAX_CLIENT_MSG_ID_LENGTH} characters",
             field="client_msg_id",
         )
-    return value
+    return require_text(value, field="client_msg_id")
 
 
 def clean_content(msg_type: Any, content: Any) -> Any:
@@ -53,7 +92,7 @@ def clean_content(msg_type: Any, content: Any) -> Any:
             raise BadRequest(
                 f"text content is limited to {settings.IMS_MAX_TEXT_LENGTH} characters", field="content"
             )
-        return content
+        return require_text(content, field="content")
     if msg_type in (Message.Type.IMAGE, Message.Type.FILE):
         if not isinstance(content, dict):
             raise BadRequest(
@@ -69,7 +108,7 @@ def clean_content(msg_type: Any, content: Any) -> Any:
         url = content["url"]
         if not url.startswith(("https://", "http://", "/")) or url.startswith(("//", "/\\")):
             raise BadRequest("content.url must be an http(s) URL or a path on this site", field="content")
-        return {name: content[name] for name in ATTACHMENT_FIELDS}
+        return require_clean_strings({name: content[name] for name in ATTACHMENT_FIELDS}, field="content")
     raise BadRequest("msg_type must be one of text, image, file", field="msg_type")
 
 
@@ -84,49 +123,17 @@ def clean_mentions(mentions: Any, *, member_ids: Sequence[int]) -> list[int]:
     return sorted(set(mentions))
 
 
-@dataclass(frozen=True)
-class SendCommand:
-    """One message to send: the arguments of message_send."""
-
-    sender_id: int
-    content: Any
-    msg_type: Any = Message.Type.TEXT
-    to: int | None = None
-    conversation_id: int | None = None
-    client_msg_id: str | None = None
-    mentions: Any = ()
-
-
-Outcome = SendResult | IMSError
-
-
-def message_send(
-    *,
-    sender_id: int,
-    content: Any,
-    msg_type: Any = Message.Type.TEXT,
-    to: int | None = None,
-    conversation_id: int | None = None,
-    client_msg_id: str | None = None,
-    mentions: Sequence[int] = (),
-) -> SendResult:
+def message_send(**command: Any) -> SendResult:
     """Store a message in every member's stream; a repeated client_msg_id returns the first.
 
-    Exactly one of `to` (a user, direct message) and `conversation_id` is given. Raises an
-    IMSError, and stores nothing, when the input is not acceptable.
+    Takes SendCommand's fields as keywords. Exactly one of `to` (a user, direct message)
+    and `conversation_id` is given. Raises an IMSError, and stores nothing, when the input
+    is not acceptable.
     """
-    command = SendCommand(sender_id, content, msg_type, to, conversation_id, client_msg_id, mentions)
-    (outcome,) = messages_send(commands=[command])
+    (outcome,) = messages_send(commands=[SendCommand(**command)])
     if isinstance(outcome, IMSError):
         raise outcome
     return outcome
-
-
-@dataclass
-class _Draft:
-    index: int
-    message: Message
-    member_ids: list[int]
 
 
 def messages_send(*, commands: Sequence[SendCommand]) -> list[Outcome]:
@@ -136,155 +143,166 @@ def messages_send(*, commands: Sequence[SendCommand]) -> list[Outcome]:
     Each command gets its own outcome, in order: a SendResult, or the IMSError that kept
     it from being stored (the others are stored all the same).
     """
-    outcomes: dict[int, Outcome] = {}
-    keys: dict[int, str] = {}
-    for index, command in enumerate(commands):
-        try:
-            keys[index] = clean_client_msg_id(command.client_msg_id)
-        except IMSError as error:
-            outcomes[index] = error
-    outcomes.update(_retried(commands, keys))
-    contents = _clean_contents(commands, pending=sorted(keys.keys() - outcomes.keys()), outcomes=outcomes)
+    requests = [SendRequest(command=command) for command in commands]
+    _check_input(requests)
+    _answer_retries(requests)
     with transaction.atomic():
-        drafts, repeats = _draft(commands, keys, contents, outcomes)
-        outcomes.update(_store(drafts, commands, keys))
-    for index, first in repeats.items():
-        outcome = outcomes[first]
-        outcomes[index] = replace(outcome, created=False) if isinstance(outcome, SendResult) else outcome
-    return [outcomes[index] for index in range(len(commands))]
+        _resolve_targets(requests)
+        _store(requests)
+    for request in requests:
+        if request.repeat_of is not None:
+            first = request.repeat_of.outcome
+            request.outcome = replace(first, created=False) if isinstance(first, SendResult) else first
+    return [request.outcome for request in requests]  # type: ignore[misc]  # every one is set
 
 
-def _retried(commands: Sequence[SendCommand], keys: dict[int, str]) -> dict[int, SendResult]:
-    """Outcomes of commands whose client_msg_id its sender already used: the first message."""
-    if not keys:
-        return {}
-    candidates = Message.objects.filter(
-        sender_id__in={commands[index].sender_id for index in keys}, client_msg_id__in=set(keys.values())
+def _failing(requests: Sequence[SendRequest], check: Any) -> None:
+    """Run check(request) on each open request; an IMSError fails that request alone."""
+    for request in requests:
+        if request.open:
+            try:
+                check(request)
+            except IMSError as error:
+                request.outcome = error
+
+
+def _check_input(requests: Sequence[SendRequest]) -> None:
+    """Checks that need no database: the id, the target's shape, the content."""
+
+    def check(request: SendRequest) -> None:
+        command = request.command
+        request.client_msg_id = clean_client_msg_id(command.client_msg_id)
+        if (command.to is None) == (command.conversation_id is None):
+            raise BadRequest("give exactly one of `to` and `conversation_id`", field="to")
+        request.content = clean_content(command.msg_type, command.content)
+
+    _failing(requests, check)
+
+
+def _answer_retries(requests: Sequence[SendRequest]) -> None:
+    """Requests whose client_msg_id their sender already used get the first message."""
+    keyed = [r for r in requests if r.open]
+    if not keyed:
+        return
+    stored = Message.objects.filter(
+        sender_id__in={r.command.sender_id for r in keyed}, client_msg_id__in={r.client_msg_id for r in keyed}
     )
-    stored = {(m.sender_id, m.client_msg_id): m for m in candidates}
-    wanted = {index: stored.get((commands[index].sender_id, key)) for index, key in keys.items()}
-    found = {index: message for index, message in wanted.items() if message}
+    by_key = {(m.sender_id, m.client_msg_id): m for m in stored}
+    found = {
+        r: by_key[r.command.sender_id, r.client_msg_id]
+        for r in keyed
+        if (r.command.sender_id, r.client_msg_id) in by_key
+    }
     if not found:
-        return {}
+        return
     own = StreamItem.objects.filter(message__in=found.values(), is_own=True)
     # 0 once the sender's copy was purged after retention.
     seqs = dict(own.values_list("message_id", "seq"))
-    return {index: SendResult(m, seqs.get(m.pk, 0), created=False) for index, m in found.items()}
+    for request, message in found.items():
+        request.outcome = SendResult(message=message, sender_seq=seqs.get(message.pk, 0), created=False)
 
 
-def _clean_contents(
-    commands: Sequence[SendCommand], *, pending: list[int], outcomes: dict[int, Outcome]
-) -> dict[int, Any]:
-    """Checks that need no database: the target's shape and the content."""
-    contents = {}
-    for index in pending:
-        command = commands[index]
-        try:
-            if (command.to is None) == (command.conversation_id is None):
-                raise BadRequest("give exactly one of `to` and `conversation_id`", field="to")
-            contents[index] = clean_content(command.msg_type, command.content)
-        except IMSError as error:
-            outcomes[index] = error
-    return contents
+def _resolve_targets(requests: Sequence[SendRequest]) -> None:
+    """The conversation, members and mentions of each request; opens direct conversations.
 
-
-def _draft(
-    commands: Sequence[SendCommand],
-    keys: dict[int, str],
-    contents: dict[int, Any],
-    outcomes: dict[int, Outcome],
-) -> tuple[list[_Draft], dict[int, int]]:
-    """Unsaved messages of the acceptable commands, and repeats within this batch (index of a
-    second command with the same sender and client_msg_id -> index of the first)."""
-    direct = {}
-    for index in [i for i in contents if commands[i].to is not None]:
-        command = commands[index]
-        try:  # before any conversation is opened, so a bad mention opens none
-            clean_mentions(command.mentions, member_ids=[command.sender_id, command.to])
-            direct[index] = (command.sender_id, command.to)
-        except IMSError as error:
-            outcomes[index] = error
-            del contents[index]
-    conversations = direct_conversation_ids(pairs=set(direct.values())) if direct else {}
-    groups = {commands[i].conversation_id for i in contents if commands[i].to is None}
+    Only active users send and receive: a deactivated user is refused as `to` and as the
+    peer of a direct conversation named by id, and gets nothing from its groups.
+    """
+    open_requests = [r for r in requests if r.open]
+    groups = {r.command.conversation_id for r in open_requests if r.command.to is None}
     memberships = conversation_memberships(conversation_ids=groups) if groups else {}
+    people = {r.command.sender_id for r in open_requests} | {
+        r.command.to for r in open_requests if r.command.to
+    }
+    people.update(uid for m in memberships.values() for uid in m.member_ids)
+    active = active_user_ids(user_ids=people)
+
+    def check_sender_and_mentions(request: SendRequest) -> None:
+        if request.command.sender_id not in active:
+            raise Forbidden("this account is deactivated")
+        if request.command.to is not None:  # before any conversation is opened, so a bad mention opens none
+            clean_mentions(
+                request.command.mentions, member_ids=[request.command.sender_id, request.command.to]
+            )
+
+    _failing(requests, check_sender_and_mentions)
+    pairs = {(r.command.sender_id, r.command.to) for r in requests if r.open and r.command.to is not None}
+    conversations = direct_conversation_ids(pairs=pairs) if pairs else {}
+
+    def resolve(request: SendRequest) -> None:
+        command = request.command
+        if command.to is not None:
+            conversation_id = conversations[command.sender_id, command.to]
+            if isinstance(conversation_id, IMSError):
+                raise conversation_id
+            request.conversation_id, request.receiver_id = conversation_id, command.to
+            request.member_ids = [command.sender_id, command.to]
+        else:
+            membership = require_membership(
+                conversation_id=command.conversation_id, user_id=command.sender_id, found=memberships
+            )
+            request.conversation_id = command.conversation_id
+            if membership.kind == Conversation.Kind.DIRECT and len(membership.member_ids) == 2:
+                peer = next(uid for uid in membership.member_ids if uid != command.sender_id)
+                if peer not in active:
+                    raise NotFound(f"user {peer} does not exist", field="conversation_id")
+                request.receiver_id = peer
+            request.member_ids = [uid for uid in membership.member_ids if uid in active]
+        request.mentions = clean_mentions(command.mentions, member_ids=request.member_ids)
+
+    _failing(requests, resolve)
+
+
+def _store(requests: Sequence[SendRequest]) -> None:
+    """Precondition: inside messages_send's transaction, every open request resolved."""
+    firsts: dict[tuple[int, str], SendRequest] = {}
+    drafts: list[SendRequest] = []
     now = timezone.now()
-    drafts: list[_Draft] = []
-    firsts: dict[tuple[int, str], int] = {}
-    repeats: dict[int, int] = {}
-    for index in sorted(contents):
-        command = commands[index]
-        try:
-            if command.to is not None:
-                conversation_id = conversations[command.sender_id, command.to]
-                if isinstance(conversation_id, IMSError):
-                    raise conversation_id
-                member_ids, receiver_id = [command.sender_id, command.to], command.to
-            else:
-                conversation_id = command.conversation_id
-                membership = require_membership(
-                    conversation_id=conversation_id, user_id=command.sender_id, found=memberships
-                )
-                member_ids = membership.member_ids
-                receiver_id = _direct_peer(membership, sender_id=command.sender_id)
-            mentions = clean_mentions(command.mentions, member_ids=member_ids)
-        except IMSError as error:
-            outcomes[index] = error
+    for request in requests:
+        if not request.open:
             continue
-        key = (command.sender_id, keys[index])
+        key = (request.command.sender_id, request.client_msg_id)
         if key in firsts:
-            repeats[index] = firsts[key]
+            request.repeat_of = firsts[key]
             continue
-        firsts[key] = index
-        message = Message(
-            client_msg_id=keys[index],
-            sender_id=command.sender_id,
-            conversation_id=conversation_id,
-            receiver_id=receiver_id,
-            msg_type=command.msg_type,
-            content=contents[index],
-            mentions=mentions,
+        firsts[key] = request
+        request.message = Message(
+            client_msg_id=request.client_msg_id,
+            sender_id=request.command.sender_id,
+            conversation_id=request.conversation_id,
+            receiver_id=request.receiver_id,
+            msg_type=request.command.msg_type,
+            content=request.content,
+            mentions=request.mentions,
             created_at=now,
         )
-        drafts.append(_Draft(index, message, member_ids))
-    return drafts, repeats
-
-
-def _direct_peer(membership: Membership, *, sender_id: int) -> int | None:
-    """The other user of a direct conversation (the message's receiver); None in a group."""
-    if membership.kind != Conversation.Kind.DIRECT or len(membership.member_ids) != 2:
-        return None
-    return next(user_id for user_id in membership.member_ids if user_id != sender_id)
-
-
-def _store(drafts: list[_Draft], commands: Sequence[SendCommand], keys: dict[int, str]) -> dict[int, Outcome]:
-    """Precondition: inside messages_send's transaction, everything validated."""
+        drafts.append(request)
     if not drafts:
-        return {}
+        return
     # One insert order for every batch, so two batches with the same client_msg_ids wait
     # for each other instead of deadlocking.
-    drafts.sort(key=lambda draft: (draft.message.sender_id, draft.message.client_msg_id))
-    Message.objects.bulk_create([draft.message for draft in drafts], ignore_conflicts=True)
-    inserted = set(Message.objects.filter(pk__in=[d.message.pk for d in drafts]).values_list("pk", flat=True))
+    drafts.sort(key=lambda r: (r.command.sender_id, r.client_msg_id))
+    Message.objects.bulk_create([r.message for r in drafts], ignore_conflicts=True)  # type: ignore[misc]
+    inserted = set(Message.objects.filter(pk__in=[r.message.pk for r in drafts]).values_list("pk", flat=True))  # type: ignore[union-attr]
     # A concurrent retry of the same client_msg_id stored the others first.
-    outcomes: dict[int, Outcome] = dict(
-        _retried(commands, {d.index: keys[d.index] for d in drafts if d.message.pk not in inserted})
+    _answer_retries([r for r in drafts if r.message.pk not in inserted])  # type: ignore[union-attr]
+    stored = [r for r in drafts if r.outcome is None]
+    entries = [_stream_entry(r.message, r.member_ids) for r in stored]  # type: ignore[arg-type]
+    for request, items in zip(stored, stream_append_many(entries=entries), strict=True):
+        message = request.message
+        assert message is not None  # noqa: S101  # set above for every draft
+        request.outcome = SendResult(message=message, sender_seq=items[message.sender_id].seq, created=True)
+
+
+def _stream_entry(message: Message, member_ids: Sequence[int]) -> StreamEntry:
+    return StreamEntry(
+        recipients=[
+            NewItem(user_id=uid, pending=uid != message.sender_id, is_own=uid == message.sender_id)
+            for uid in member_ids
+        ],
+        kind=StreamItem.Kind.MESSAGE,
+        body={"data": frames.message_data(message)},
+        created_at=message.created_at,
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
     )
-    stored = [draft for draft in drafts if draft.message.pk in inserted]
-    entries = [
-        StreamEntry(
-            recipients=[
-                NewItem(user_id=uid, pending=uid != d.message.sender_id, is_own=uid == d.message.sender_id)
-                for uid in d.member_ids
-            ],
-            kind=StreamItem.Kind.MESSAGE,
-            frame_data=frames.message_data(d.message),
-            created_at=d.message.created_at,
-            message_id=d.message.pk,
-            conversation_id=d.message.conversation_id,
-        )
-        for d in stored
-    ]
-    for draft, items in zip(stored, stream_append_many(entries=entries), strict=True):
-        outcomes[draft.index] = SendResult(draft.message, items[draft.message.sender_id].seq, created=True)
-    return outcomes

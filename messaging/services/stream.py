@@ -1,9 +1,8 @@
-"""The per-user stream: seq assignment, appending items, ack and read."""
+"""The per-user stream: seq assignment, appending items, acks, expiry."""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,12 +13,11 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from messaging import delivery, frames
-from messaging.errors import BadRequest
-from messaging.models import ItemStatus, PendingItem, StreamCounter, StreamItem
+from messaging import delivery, signals
+from messaging.models import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
+from messaging.services.receipts import publish_receipts_on_commit
 
 
 def _reserve_seqs_sql(count: int) -> str:
@@ -63,7 +61,7 @@ def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
     return stream_reserve_seqs(counts=dict.fromkeys(user_ids, 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NewItem:
     """One item to append: who gets it, and whether it waits in the offline store."""
 
@@ -72,31 +70,26 @@ class NewItem:
     is_own: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StreamEntry:
-    """One thing to put in several streams: a message, or a payload of another kind."""
+    """One thing to put in several streams: a message, a notification, a conversation event.
+
+    `body` is the frame without `type` and `seq`: {"data": ...} for messages and
+    notifications, {"event": ..., "data": ...} for conversation events. Messages are
+    read back from their Message row; every other kind keeps its body in the item.
+    """
 
     recipients: Sequence[NewItem]  # each user at most once
     kind: str
-    frame_data: dict[str, Any]
+    body: dict[str, Any]
     created_at: dt.datetime
     message_id: Any = None
     conversation_id: int | None = None
-    priority: str = "P1"
+    priority: str = Priority.P1
 
 
-def stream_append(
-    *,
-    recipients: Sequence[NewItem],
-    kind: str,
-    frame_data: dict[str, Any],
-    message_id: Any = None,
-    conversation_id: int | None = None,
-    priority: str = "P1",
-    created_at: dt.datetime,
-) -> dict[int, StreamItem]:
+def stream_append(*, entry: StreamEntry) -> dict[int, StreamItem]:
     """Store one item in each recipient's stream and publish it after commit."""
-    entry = StreamEntry(recipients, kind, frame_data, created_at, message_id, conversation_id, priority)
     return stream_append_many(entries=[entry])[0]
 
 
@@ -104,8 +97,8 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
     """Store every entry in its recipients' streams, in entry order, and publish after commit.
 
     Bulk statements only, whatever the number of entries and recipients: a broadcast to
-    10,000 users, or a hundred messages sent at once, is a handful of queries. Returns,
-    per entry, its items by user id.
+    10,000 users, or a hundred messages sent at once, is a handful of queries. Sends
+    signals.items_stored inside the transaction. Returns, per entry, its items by user id.
     """
     counts = Counter(r.user_id for entry in entries for r in entry.recipients)
     # No savepoint when nested (as in messages_send): a failure here fails the whole send,
@@ -121,7 +114,7 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
                     kind=entry.kind,
                     message_id=entry.message_id,
                     conversation_id=entry.conversation_id,
-                    payload=None if entry.message_id else entry.frame_data,
+                    payload=None if entry.message_id else entry.body,
                     priority=entry.priority,
                     is_own=r.is_own,
                     created_at=entry.created_at,
@@ -129,6 +122,7 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
                 next_seq[r.user_id] += 1
                 rows.append((entry, r, item))
         StreamItem.objects.bulk_create([item for _, _, item in rows])
+        ttl = dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
         PendingItem.objects.bulk_create(
             [
                 PendingItem(
@@ -136,33 +130,35 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
                     seq=item.seq,
                     item_id=item.pk,
                     created_at=entry.created_at,
-                    expires_at=entry.created_at + dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS),
+                    expires_at=entry.created_at + ttl,
                 )
                 for entry, r, item in rows
                 if r.pending
             ]
         )
         delivery.publish_items_on_commit(
-            (item.user_id, item.seq, {"type": entry.kind, "seq": item.seq, "data": entry.frame_data})
+            (item.user_id, item.seq, {"type": entry.kind, "seq": item.seq, **entry.body})
             for entry, _, item in rows
+        )
+        signals.items_stored.send(
+            sender=StreamItem,
+            items=[
+                signals.StoredItem(
+                    user_id=item.user_id,
+                    seq=item.seq,
+                    item_id=item.pk,
+                    kind=item.kind,
+                    priority=item.priority,
+                    pending=r.pending,
+                    conversation_id=item.conversation_id,
+                )
+                for _, r, item in rows
+            ],
         )
     by_entry: dict[int, dict[int, StreamItem]] = {id(entry): {} for entry in entries}
     for entry, _, item in rows:
         by_entry[id(entry)][item.user_id] = item
     return [by_entry[id(entry)] for entry in entries]
-
-
-def _publish_receipts_on_commit(
-    rows: Sequence[tuple[int, str, int]], *, status: str, at: dt.datetime
-) -> None:
-    """rows: (reader_id, msg_id, sender_id). One receipt frame per reader and sender."""
-    by_pair: dict[tuple[int, int], list[str]] = defaultdict(list)
-    for reader_id, msg_id, sender_id in rows:
-        by_pair[reader_id, sender_id].append(msg_id)
-    delivery.publish_frames_on_commit(
-        (sender_id, frames.receipt(msg_ids=msg_ids, status=status, user_id=reader_id, at=at))
-        for (reader_id, sender_id), msg_ids in by_pair.items()
-    )
 
 
 def items_ack(*, user_id: int, seqs: Sequence[int]) -> int:
@@ -195,42 +191,9 @@ def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
         StreamItem.objects.filter(pk__in=[row[0] for row in rows]).update(
             status=ItemStatus.DELIVERED, delivered_at=now
         )
-        _publish_receipts_on_commit(
+        publish_receipts_on_commit(
             [(reader, str(msg_id), sender) for _, reader, msg_id, sender in rows if msg_id],
             status=ItemStatus.DELIVERED,
-            at=now,
-        )
-    return len(rows)
-
-
-def clean_msg_ids(msg_ids: Sequence[Any]) -> list[uuid.UUID]:
-    try:
-        return [uuid.UUID(str(msg_id)) for msg_id in msg_ids]
-    except ValueError:
-        raise BadRequest("msg_ids must be message ids as sent in `msg_id`", field="msg_ids") from None
-
-
-def messages_mark_read(*, user_id: int, msg_ids: Sequence[str]) -> int:
-    """Mark messages read by this user; reading implies delivery, so they stop pending.
-
-    Unknown ids and messages already read are skipped. Returns how many became read.
-    """
-    msg_ids = clean_msg_ids(msg_ids)
-    now = timezone.now()
-    with transaction.atomic():
-        unread = StreamItem.objects.filter(user_id=user_id, message_id__in=msg_ids, is_own=False).exclude(
-            status=ItemStatus.READ
-        )
-        rows = list(unread.values_list("pk", "seq", "message_id", "message__sender_id"))
-        if not rows:
-            return 0
-        StreamItem.objects.filter(pk__in=[pk for pk, _, _, _ in rows]).update(
-            status=ItemStatus.READ, read_at=now, delivered_at=Coalesce("delivered_at", now)
-        )
-        PendingItem.objects.filter(user_id=user_id, seq__in=[seq for _, seq, _, _ in rows]).delete()
-        _publish_receipts_on_commit(
-            [(user_id, str(msg_id), sender_id) for _, _, msg_id, sender_id in rows],
-            status=ItemStatus.READ,
             at=now,
         )
     return len(rows)

@@ -29,7 +29,8 @@ from messaging.models import (
     WsTicket,
 )
 from messaging.services.conversations import conversation_create_group
-from messaging.services.stream import items_ack, messages_mark_read
+from messaging.services.receipts import messages_mark_read
+from messaging.services.stream import items_ack
 from messaging.services.tickets import ws_ticket_issue
 from tests.factories import UserFactory
 
@@ -169,7 +170,8 @@ def test_a_message_page_shows_its_delivery_to_each_recipient(staff, announcement
     assert rows["Bob"]["read_at"] == "-"
     assert rows["Carol"]["read_at"] != "-"
     assert rows["Dave"]["delivered_at"] == rows["Dave"]["read_at"] == "-"
-    assert [row["seq"] for row in rows.values()] == ["1", "1", "1", "1"]  # each stream's first
+    # Each stream's second item: the first is the `conversation` item of the team's creation.
+    assert [row["seq"] for row in rows.values()] == ["2", "2", "2", "2"]
     for row in rows.values():
         assert row["status"] in html
 
@@ -316,8 +318,9 @@ def test_the_offline_queue_shows_whether_entries_expired(staff, alice, bob, anno
     expired = staff.get(changelist("messaging_pendingitem"), {"expired": "yes"})
     waiting = staff.get(changelist("messaging_pendingitem"), {"expired": "no"})
 
-    assert [p.user.username for p in expired.context["cl"].result_list] == ["bob"]
-    assert [p.user.username for p in waiting.context["cl"].result_list] == ["dave"]
+    assert [p.user.username for p in expired.context["cl"].result_list] == ["bob", "bob"]
+    # The team's `conversation` item waits for Carol and Dave, the announcement for Dave.
+    assert sorted(p.user.username for p in waiting.context["cl"].result_list) == ["carol", "dave", "dave"]
 
 
 def test_connections_show_whether_they_are_alive(staff, alice, bob):

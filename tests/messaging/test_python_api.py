@@ -279,10 +279,10 @@ async def test_asend_message_to_conversation_reaches_every_member(alice, bob, ca
 
 @pytest.mark.django_db(transaction=True)
 async def test_async_twins_raise_the_same_errors_and_store_nothing(alice, bob, carol, listen):
-    bobs_tab = await listen(bob)
     group = await database_sync_to_async(conversation_create_group)(
         creator_id=alice.pk, title="Pair", member_ids=[bob.pk]
     )
+    bobs_tab = await listen(bob)
 
     with pytest.raises(NotFound):
         await asend_message(alice, 987_654, "nobody")

@@ -30,13 +30,19 @@ from messaging.models import (
     StreamItem,
     User,
 )
-from messaging.selectors import pending_items_page, stream_is_truncated, stream_items_page, stream_last_seq
+from messaging.selectors.stream import (
+    pending_items_page,
+    stream_is_truncated,
+    stream_items_page,
+    stream_last_seq,
+)
 from messaging.services.conversations import conversation_create_group
 from messaging.services.messages import message_send
+from messaging.services.receipts import messages_mark_read
 from messaging.services.stream import (
     NewItem,
+    StreamEntry,
     items_ack,
-    messages_mark_read,
     stream_append,
     stream_assign_seqs,
     stream_purge_expired,
@@ -204,11 +210,12 @@ def test_a_group_send_takes_the_same_number_of_queries_for_5_or_200_members(
         assert StreamItem.objects.filter(message__conversation=group).count() == size * (2 if warm else 1)
 
     assert counts[5] == counts[200], counts
-    # The budget: two lookups, the message, one upsert of the counters, one insert each of
-    # items and pending entries; the rest is savepoints (this test runs in a transaction).
+    # The budget: three lookups (retries, members, active users), the message, one upsert
+    # of the counters, one insert each of items and pending entries; the rest is
+    # savepoints (this test runs in a transaction).
     members = make_users(200, prefix="budget-")
     group = conversation_create_group(creator_id=members[0].pk, title="b", member_ids=[m.pk for m in members])
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         message_send(sender_id=members[0].pk, conversation_id=group.pk, content="hello all")
 
 
@@ -227,12 +234,13 @@ def test_concurrent_sends_to_one_recipient_get_distinct_consecutive_seqs(bob):
 
     run_in_threads(send_all, senders)
 
-    assert seqs_of(bob) == list(range(1, 2 * rounds * len(senders) + 1))
-    assert stream_last_seq(user_id=bob.pk) == 2 * rounds * len(senders)
+    # Seq 1 is the `conversation` item of the group bob created.
+    assert seqs_of(bob) == list(range(1, 2 * rounds * len(senders) + 2))
+    assert stream_last_seq(user_id=bob.pk) == 2 * rounds * len(senders) + 1
     assert PendingItem.objects.filter(user=bob).count() == 2 * rounds * len(senders)
     for sender in senders:
         # Its own direct and group messages, plus every other sender's group messages.
-        expected = 2 * rounds + rounds * (len(senders) - 1)
+        expected = 1 + 2 * rounds + rounds * (len(senders) - 1)
         assert seqs_of(sender) == list(range(1, expected + 1))
         assert stream_last_seq(user_id=sender.pk) == expected
 
@@ -355,11 +363,13 @@ def test_acking_a_notification_item_delivers_it_without_a_receipt(
 ):
     with django_capture_on_commit_callbacks(execute=True):
         stream_append(
-            recipients=[NewItem(user_id=alice.pk, pending=True)],
-            kind=StreamItem.Kind.NOTIFICATION,
-            frame_data={"id": 7, "title": "Build failed"},
-            priority="P0",
-            created_at=timezone.now(),
+            entry=StreamEntry(
+                recipients=[NewItem(user_id=alice.pk, pending=True)],
+                kind=StreamItem.Kind.NOTIFICATION,
+                body={"data": {"id": 7, "title": "Build failed"}},
+                priority="P0",
+                created_at=timezone.now(),
+            )
         )
     published.clear()
 
@@ -368,7 +378,7 @@ def test_acking_a_notification_item_delivers_it_without_a_receipt(
 
     item = StreamItem.objects.get(user=alice)
     assert item.status == ItemStatus.DELIVERED
-    assert (item.payload, item.priority) == ({"id": 7, "title": "Build failed"}, "P0")
+    assert (item.payload, item.priority) == ({"data": {"id": 7, "title": "Build failed"}}, "P0")
     assert not PendingItem.objects.exists()
     assert published == []
 
@@ -390,8 +400,9 @@ def test_reading_marks_read_implies_delivery_and_stops_pending(
     assert item.read_at is not None
     assert item.delivered_at == item.read_at
     assert not PendingItem.objects.filter(user=bob).exists()
-    [(to, frame)] = receipts(published)
-    assert to == alice.pk
+    [(to, frame), (own, own_frame)] = receipts(published)
+    assert (to, own) == (alice.pk, bob.pk)  # the sender, and the reader's other devices
+    assert own_frame == {**frame, "type": "receipt"}
     assert frame == {
         "type": "receipt",
         "msg_ids": [message.msg_id],

@@ -38,23 +38,23 @@ def connections_of(user: User) -> int:
 
 
 def failing_on_call(number: int):
-    """read_replay_page that fails on its `number`th call (1-based) and works otherwise."""
-    real = consumers.read_replay_page
+    """A stream page read that fails on its `number`th call (1-based) and works otherwise."""
+    real = consumers.DatabaseStreamReader.page
     calls = 0
 
-    async def read(**kwargs):
+    async def page(self, **kwargs):
         nonlocal calls
         calls += 1
         if calls == number:
             raise OperationalError("the database is restarting")
-        return await real(**kwargs)
+        return await real(self, **kwargs)
 
-    return read
+    return page
 
 
 async def test_a_failed_replay_page_is_sent_when_the_client_acks_again(alice, bob):
     await send_messages(alice, bob, 3)
-    with mock.patch("messaging.consumers.read_replay_page", failing_on_call(2)):
+    with mock.patch("messaging.consumers.DatabaseStreamReader.page", failing_on_call(2)):
         async with ws_connect(bob, empty_replay=False) as ws:
             first = await ws.receive_type("offline_messages")
             await ws.ack_frame(first)
@@ -67,7 +67,7 @@ async def test_a_failed_replay_page_is_sent_when_the_client_acks_again(alice, bo
 
 async def test_a_failure_during_the_handshake_closes_the_connection_and_cleans_up(alice, bob):
     await send_messages(alice, bob, 1)
-    with mock.patch("messaging.consumers.read_replay_page", failing_on_call(1)):
+    with mock.patch("messaging.consumers.DatabaseStreamReader.page", failing_on_call(1)):
         async with ws_connect(bob, empty_replay=False) as ws:
             assert await ws.receive_close() == CLOSE_SERVER_ERROR
     assert await connections_of(bob) == 0  # disconnect() ran
@@ -82,7 +82,7 @@ async def test_a_failed_gap_fill_closes_the_connection_and_the_reconnect_replays
         await layer.group_discard(group, channel)
         await send_messages(alice, bob, 1, prefix="dropped")
         await layer.group_add(group, channel)
-        with mock.patch("messaging.consumers.read_replay_page", failing_on_call(1)):
+        with mock.patch("messaging.consumers.DatabaseStreamReader.page", failing_on_call(1)):
             await send_messages(alice, bob, 1, prefix="next")  # its gap cannot be read
             assert await ws.receive_close() == CLOSE_SERVER_ERROR
     assert await connections_of(bob) == 0

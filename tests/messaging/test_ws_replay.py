@@ -13,7 +13,7 @@ from django.utils import timezone
 from messaging import delivery
 from messaging.models import PendingItem, StreamItem, User
 from messaging.services.messages import message_send
-from messaging.services.stream import NewItem, stream_append
+from messaging.services.stream import NewItem, StreamEntry, stream_append
 from tests.messaging.wsclient import (
     SILENCE_S,
     WsClient,
@@ -60,11 +60,13 @@ def notify(user: User, title: str) -> int:
         "created_at": "2024-01-01T00:00:00Z",
     }
     items = stream_append(
-        recipients=[NewItem(user_id=user.pk, pending=True)],
-        kind=StreamItem.Kind.NOTIFICATION,
-        frame_data=data,
-        priority="P2",
-        created_at=now,
+        entry=StreamEntry(
+            recipients=[NewItem(user_id=user.pk, pending=True)],
+            kind=StreamItem.Kind.NOTIFICATION,
+            body={"data": data},
+            priority="P2",
+            created_at=now,
+        )
     )
     return items[user.pk].seq
 
@@ -347,7 +349,7 @@ async def test_live_items_during_a_replay_come_after_it_in_order_each_once(alice
 
 async def test_live_items_beyond_what_a_replay_holds_in_memory_are_read_back_in_order(alice, bob):
     await send_messages(alice, bob, 6)
-    with mock.patch("messaging.consumers.MAX_HELD_ITEMS", 2):
+    with mock.patch("messaging.session.MAX_HELD_ITEMS", 2):
         async with ws_connect(bob, empty_replay=False) as ws:
             first = await ws.receive_type("offline_messages")
             await send_messages(alice, bob, 5, prefix="live")

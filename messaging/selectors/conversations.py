@@ -1,62 +1,50 @@
-"""Reads. Replay reads pages by index, one query a page."""
+"""Reads of conversations: members, summaries for the list, history pages, unread counts."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import Count, Min, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from messaging import frames
-from messaging.models import (
-    Conversation,
-    ConversationMember,
-    Message,
-    StreamCounter,
-    StreamItem,
-)
-
-STREAM_ROW_FIELDS = ("seq", "kind", "payload", *(f"message__{name}" for name in frames.MESSAGE_FIELDS))
+from messaging.errors import Forbidden, NotFound
+from messaging.models import Conversation, ConversationMember, Message, StreamItem
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[frames.Frame]  # `message` / `notification` frames, seq ascending
-    more: bool
+@dataclass(frozen=True, kw_only=True)
+class Membership:
+    kind: str
+    member_ids: list[int]
 
 
-def stream_last_seq(*, user_id: int) -> int:
-    return StreamCounter.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first() or 0
-
-
-def _page(queryset: QuerySet[StreamItem], limit: int) -> Page:
-    rows = list(queryset.order_by("seq").values_list(*STREAM_ROW_FIELDS)[: limit + 1])
-    return Page(items=[frames.stream_row_frame(row) for row in rows[:limit]], more=len(rows) > limit)
-
-
-def pending_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
-    """Unexpired pending items with after_seq < seq <= upto_seq, oldest first."""
-    items = StreamItem.objects.filter(
-        user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq, pending__expires_at__gt=timezone.now()
+def conversation_memberships(*, conversation_ids: Collection[int]) -> dict[int, Membership]:
+    """Kind and members of each conversation that exists, in two queries."""
+    kinds = dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "kind"))
+    members: dict[int, list[int]] = defaultdict(list)
+    rows = ConversationMember.objects.filter(conversation_id__in=kinds).values_list(
+        "conversation_id", "user_id"
     )
-    return _page(items, limit)
+    for conversation_id, user_id in rows:
+        members[conversation_id].append(user_id)
+    return {pk: Membership(kind=kind, member_ids=members[pk]) for pk, kind in kinds.items()}
 
 
-def stream_items_page(*, user_id: int, after_seq: int, upto_seq: int, limit: int) -> Page:
-    """Every kept item with after_seq < seq <= upto_seq, pending or not."""
-    items = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq, seq__lte=upto_seq)
-    return _page(items, limit)
+def require_membership(*, conversation_id: int, user_id: int, found: dict[int, Membership]) -> Membership:
+    """The conversation's membership if the user belongs to it; raises not_found or forbidden."""
+    membership = found.get(conversation_id)
+    if membership is None:
+        raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+    if user_id not in membership.member_ids:
+        raise Forbidden(f"you are not a member of conversation {conversation_id}", field="conversation_id")
+    return membership
 
 
-def stream_is_truncated(*, user_id: int, after_seq: int, upto_seq: int) -> bool:
-    """True when some item in (after_seq, upto_seq] was purged: the client reloads history."""
-    if upto_seq <= after_seq:
-        return False
-    first_kept = StreamItem.objects.filter(user_id=user_id, seq__gt=after_seq).aggregate(first=Min("seq"))[
-        "first"
-    ]
-    return first_kept is None or first_kept > after_seq + 1
+def conversation_member_ids(*, conversation_id: int, user_id: int) -> list[int]:
+    """Members of a conversation the user belongs to; raises not_found or forbidden."""
+    found = conversation_memberships(conversation_ids=[conversation_id])
+    return require_membership(conversation_id=conversation_id, user_id=user_id, found=found).member_ids
 
 
 def conversations_for_user(*, user_id: int) -> QuerySet[Conversation]:
@@ -83,7 +71,7 @@ def conversation_history(*, conversation_id: int) -> QuerySet[Message]:
     return Message.objects.filter(conversation_id=conversation_id).order_by("-id")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConversationSummary:
     conversation: Conversation  # memberships (with their users) prefetched
     unread_count: int
@@ -111,4 +99,9 @@ def conversation_summaries(*, user_id: int, conversation_id: int | None = None) 
     )
     unread = unread_counts(user_id=user_id, conversation_ids=[c.pk for c in rows])
     last = Message.objects.in_bulk([c.last_message_id for c in rows if c.last_message_id])
-    return [ConversationSummary(c, unread.get(c.pk, 0), last.get(c.last_message_id)) for c in rows]
+    return [
+        ConversationSummary(
+            conversation=c, unread_count=unread.get(c.pk, 0), last_message=last.get(c.last_message_id)
+        )
+        for c in rows
+    ]

@@ -1,0 +1,1 @@
+"""Reads, one module per subject. Selectors never import services (DESIGN.md, "Layout")."""

@@ -1,0 +1,91 @@
+"""The per-process stream poll: no item waits for an event (PROTOCOL.md, "Sync on connect").
+
+Items stored by another process (a Celery worker, a management command, another server
+on the in-memory layer) reach no channel layer of ours, and channels-redis may drop the
+last event of a burst with nothing after it to reveal the gap. Every
+IMS_STREAM_POLL_SECONDS, one query reads the stream heads of every user with a connection
+in this process; each connection behind its head catches up from the database, and each
+connection of a user deactivated meanwhile is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Collection
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from messaging.selectors.users import StreamHead, stream_heads
+
+logger = logging.getLogger(__name__)
+
+
+class Watcher(Protocol):
+    async def stream_head(self, head: StreamHead) -> None: ...
+
+
+class StreamPoll:
+    """The connections of this process by user, and the task that polls for them while
+    there are any."""
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float,
+        read_heads: Callable[[Collection[int]], Awaitable[dict[int, StreamHead]]],
+    ) -> None:
+        self._interval_seconds = interval_seconds
+        self._read_heads = read_heads
+        self._watchers: dict[int, set[Watcher]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, user_id: int, watcher: Watcher) -> None:
+        self._watchers[user_id].add(watcher)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, user_id: int, watcher: Watcher) -> None:
+        watchers = self._watchers.get(user_id)
+        if watchers is not None:
+            watchers.discard(watcher)
+            if not watchers:
+                del self._watchers[user_id]
+
+    async def poll_once(self) -> None:
+        if not self._watchers:
+            return
+        heads = await self._read_heads(list(self._watchers))
+        for user_id, head in heads.items():
+            for watcher in list(self._watchers.get(user_id, ())):
+                try:
+                    await watcher.stream_head(head)
+                except Exception:
+                    logger.exception("catching up a connection of user %s failed", user_id)
+
+    async def _run(self) -> None:
+        while self._watchers:
+            await asyncio.sleep(self._interval_seconds)
+            try:
+                await self.poll_once()
+            except Exception:
+                # A database outage must not end the poll: it would never run again.
+                logger.exception("stream poll failed; trying again in %s s", self._interval_seconds)
+
+
+_polls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, StreamPoll] = weakref.WeakKeyDictionary()
+
+
+def stream_poll() -> StreamPoll:
+    """The poll of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _polls:
+        _polls[loop] = StreamPoll(
+            interval_seconds=settings.IMS_STREAM_POLL_SECONDS,
+            read_heads=database_sync_to_async(lambda user_ids: stream_heads(user_ids=user_ids)),
+        )
+    return _polls[loop]
