@@ -84,7 +84,8 @@ class UploadFileApi(APIView):
         inline = upload_is_inline(upload)
         response = FileResponse(
             upload.file.open("rb"),
-            content_type=upload.mime,
+            # A download needs no type; a generic one leaves nothing for a browser to render.
+            content_type=upload.mime if inline else "application/octet-stream",
             as_attachment=not inline,
             filename=upload.name,
         )

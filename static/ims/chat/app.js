@@ -2,7 +2,7 @@
 // Frames and REST answers change `state`; the render functions redraw from it.
 
 import { csrfToken, IMSClient } from "../ims-client.js";
-import { api } from "./api.js";
+import { api, optionalApi } from "./api.js";
 import { addNotification, initBell, loadNotifications, notificationsRead } from "./bell.js";
 import { initComposer, loadDraft } from "./composer.js";
 import { $, paintAvatar, toast } from "./dom.js";
@@ -413,6 +413,15 @@ async function sessionAlive() {
   return response.status !== 401 && response.status !== 403;
 }
 
+/** Who is online right now; `presence` frames keep it current from here on. */
+async function loadPresence() {
+  const people = await optionalApi("/api/users/?q=").catch(() => null);
+  if (!Array.isArray(people)) return;
+  rememberPeople(people);
+  renderSidebar({ onOpen: navigateTo });
+  if (state.openKey !== null) renderHeader();
+}
+
 // --- page -----------------------------------------------------------------------------
 
 function wirePage() {
@@ -478,6 +487,7 @@ async function boot() {
   await loadConversations();
   client.start();
   openConversation(keyFromHash());
+  loadPresence();
   loadNotifications();
   initNotify();
 }
