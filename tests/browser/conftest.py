@@ -32,8 +32,10 @@ CHROMIUM_ARGS = [
 EXPECT_TIMEOUT_MS = 20_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One chromium per test module. Not per session: playwright's sync API keeps an event
+    loop running in this thread until it stops, which breaks later async tests."""
     require_server("chromium", CHROMIUM.exists(), str(CHROMIUM))
     from playwright.sync_api import expect, sync_playwright
 

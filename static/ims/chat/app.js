@@ -39,7 +39,7 @@ async function loadConversations() {
   for (const c of list) {
     // A frame may have brought a newer message while this answer was on its way.
     const local = state.conversations.get(c.id)?.last_message;
-    if (local?.msg_id && (!c.last_message || local.created_at > c.last_message.created_at)) c.last_message = local;
+    if (local && (!c.last_message || local.created_at > c.last_message.created_at)) c.last_message = local;
   }
   state.conversations = new Map(list.map((c) => [c.id, c]));
   for (const c of list) rememberPeople(c.members);
@@ -289,6 +289,10 @@ function onSent({ detail }) {
   upgradeStatus(record, "sent");
   if (!t.records.has(record.key)) t.records.set(record.key, record);
   state.byMsgId.set(record.msg_id, t.records.get(record.key));
+  const conversation = state.conversations.get(Number(key));
+  if (conversation && conversation.last_message?.client_msg_id === detail.client_msg_id) {
+    conversation.last_message = { ...conversation.last_message, msg_id: detail.msg_id, created_at: detail.created_at };
+  }
   if (String(key).startsWith("u:")) refreshConversations();
   if (String(state.openKey) === String(key)) renderMessages();
 }

@@ -65,6 +65,19 @@ function textWithMentions(text, mentionIds) {
   return parts;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function fileIcon() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", "file-icon");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8Zm-1 7V3.5L18.5 9Z");
+  svg.append(path);
+  return svg;
+}
+
 function body(record) {
   const content = record.content;
   if (record.msg_type === "image" && SAFE_IMAGE_TYPES.has(content.mime)) {
@@ -76,7 +89,7 @@ function body(record) {
     return h(
       "a",
       { href: content.url, class: "file-link", download: content.name },
-      h("span", { class: "file-icon", "aria-hidden": "true" }, "📄"),
+      fileIcon(),
       h("span", { class: "file-name" }, content.name),
       h("span", { class: "file-size" }, formatSize(content.size)),
     );
