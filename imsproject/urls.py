@@ -18,4 +18,5 @@ urlpatterns = [
     path("api/", include("messaging.urls")),
     # Uploads keep their own URL module so the REST API's urls.py stays one file to edit.
     path("", include("messaging.upload_urls")),
+    path("api/", include("notifications.urls")),
 ]
