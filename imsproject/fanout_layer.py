@@ -58,6 +58,7 @@ class FanoutChannelLayer(BaseChannelLayer):
         self.groups: dict[str, set[str]] = {}
         self.sinks: dict[str, Sink] = {}
         self._redis: Any = None
+        self._home: asyncio.AbstractEventLoop | None = None  # the loop _redis belongs to
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._subscribe_lock = asyncio.Lock()
@@ -135,11 +136,15 @@ class FanoutChannelLayer(BaseChannelLayer):
         for group, message in events:
             self.deliver_local(group, message)
         if self.url and events:
-            redis = self._connection()
-            async with redis.pipeline(transaction=False) as pipe:
-                for group, message in events:
-                    pipe.publish(self._redis_channel(group), self.origin + orjson.dumps(message))
-                await pipe.execute()
+            redis, borrowed = self._client()
+            try:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for group, message in events:
+                        pipe.publish(self._redis_channel(group), self.origin + orjson.dumps(message))
+                    await pipe.execute()
+            finally:
+                if borrowed:
+                    await redis.aclose()
 
     def deliver_local(self, group: str, message: dict[str, Any]) -> None:
         members = self.groups.get(group)
@@ -179,22 +184,39 @@ class FanoutChannelLayer(BaseChannelLayer):
     def _redis_channel(self, group: str) -> str:
         return f"{self.prefix}.{group}"
 
-    def _connection(self) -> Any:
-        if self._redis is None:
-            from redis import asyncio as aioredis
+    def _new_redis(self) -> Any:
+        from redis import asyncio as aioredis
 
-            # socket_timeout None: redis-py 8's 5 s default kills an idle subscription
-            # (channels_redis#422). max_connections: redis-py 8.1 caps a pool at 100.
-            self._redis = aioredis.Redis.from_url(
-                self.url, socket_timeout=None, max_connections=self.max_connections
-            )
+        # socket_timeout None: redis-py 8's 5 s default kills an idle subscription
+        # (channels_redis#422). max_connections: redis-py 8.1 caps a pool at 100.
+        return aioredis.Redis.from_url(self.url, socket_timeout=None, max_connections=self.max_connections)
+
+    def _connection(self) -> Any:
+        """The client of this process's event loop (a server has one loop for its life)."""
+        loop = asyncio.get_running_loop()
+        if self._home is not loop and (self._home is None or self._home.is_closed()):
+            # The first loop, or the last one ended (async_to_sync makes one per call):
+            # its sockets went with it.
+            self._home, self._redis, self._pubsub, self._reader = loop, None, None, None
+            self._subscribe_lock = asyncio.Lock()
+        if self._redis is None:
+            self._redis = self._new_redis()
         return self._redis
+
+    def _client(self) -> tuple[Any, bool]:
+        """(client, borrowed): the home loop's client, or a fresh one for a caller on another
+        loop (a Celery task publishing through async_to_sync), to be closed after use."""
+        connection = self._connection()
+        if asyncio.get_running_loop() is self._home:
+            return connection, False
+        return self._new_redis(), True
 
     async def _subscription(self, command: str, group: str) -> None:
         """(Un)subscribe this process to a group's Redis channel. Not awaited by Redis's
         reply: an event published meanwhile may be missed, as any event may."""
+        redis = self._connection()
         if self._pubsub is None:
-            self._pubsub = self._connection().pubsub(ignore_subscribe_messages=True)
+            self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         async with self._subscribe_lock:
             await getattr(self._pubsub, command)(self._redis_channel(group))
         if self._reader is None or self._reader.done():

@@ -117,3 +117,15 @@ async def test_one_subscription_per_process_carries_group_events_between_process
     finally:
         await here.flush()
         await there.flush()
+
+
+@pytest.mark.redis
+def test_sync_callers_publish_through_a_loop_of_their_own_each_time(redis_url):
+    """A Celery task or a command publishes through async_to_sync, a new event loop per
+    call: the layer must not reuse a connection of a loop that is gone."""
+    from asgiref.sync import async_to_sync
+
+    layer = FanoutChannelLayer(redis_url, prefix="ims-test")
+    for n in range(3):
+        async_to_sync(layer.group_send)("user.1", {"type": "x", "n": n})  # raised before
+    async_to_sync(layer.flush)()
