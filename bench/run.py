@@ -73,7 +73,7 @@ def store_pending(*, sender_id: int, receiver_id: int, count: int) -> None:
                 sender_id=sender_id,
                 to=receiver_id,
                 content=f"pending message {n}",
-                client_msg_id=f"replay-{n}",
+                client_msg_id=f"replay-{receiver_id}-{n}",
             )
             for n in range(start, min(start + SET_UP_BATCH, count))
         ]
@@ -293,26 +293,27 @@ def run_all(
                 ),
             }
             print(json.dumps(results["sizes"][size]), flush=True)
-        if args.cycles:
-            print(f"* {args.cycles} connect/disconnect cycles ...", flush=True)
-            few = size_users[:200]
-            results["cycles"] = {
-                "ims": cycles(
-                    args.cycles,
-                    ims=True,
-                    servers=ims[:1],
-                    urls=[ims[0].url(f"token={key}") for _, key in few],
-                ),
-                "baseline": cycles(
-                    args.cycles,
-                    ims=False,
-                    servers=base[:1],
-                    urls=[base[0].url(f"user={uid}") for uid, _ in few],
-                ),
-            }
     finally:
         for server in ims + base:
             server.stop()
+    if args.cycles:
+        # Fresh servers: the memory freed after the size scenarios would hide any growth.
+        print(f"* {args.cycles} connect/disconnect cycles ...", flush=True)
+        few = size_users[:200]
+        ims = [Server("imsproject.asgi:application", env, logs / "ims-cycles.log")]
+        base = [Server("bench.baseline_asgi:application", env, logs / "baseline-cycles.log")]
+        try:
+            results["cycles"] = {
+                "ims": cycles(
+                    args.cycles, ims=True, servers=ims, urls=[ims[0].url(f"token={k}") for _, k in few]
+                ),
+                "baseline": cycles(
+                    args.cycles, ims=False, servers=base, urls=[base[0].url(f"user={u}") for u, _ in few]
+                ),
+            }
+        finally:
+            ims[0].stop()
+            base[0].stop()
     return results
 
 

@@ -12,6 +12,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Twisted listens with a backlog of 50: 10,000 clients connecting at once overflowed it,
+# and their SYNs were retried after 1, 3, 7, 15, ... s (handshakes timed out after 120 s).
+# The kernel caps it at net.core.somaxconn (4096 here).
+BACKLOG = 4096
+CONNECT_TIMEOUT_SECONDS = 60
 
 
 def free_port() -> int:
@@ -34,7 +39,15 @@ class Server:
         self.port = free_port()
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), app],
+            [
+                str(BIN / "daphne"),
+                "-e",
+                f"tcp:port={self.port}:interface=127.0.0.1:backlog={BACKLOG}",
+                # daphne drops a handshake the application has not accepted within 5 s by
+                # default; in a storm of 10,000 the last ones wait longer than that.
+                f"--websocket_connect_timeout={CONNECT_TIMEOUT_SECONDS}",
+                app,
+            ],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=self.log,

@@ -81,8 +81,13 @@ def _publish_from_thread(events: list[tuple[int, dict]]) -> None:
     loop = _waiting_loop()
     if loop is None:
         async_to_sync(publish)(events)
-    else:
+    elif loop.is_running() and not loop.is_closed():
         loop.call_soon_threadsafe(_start_publishing, events)
+    else:
+        # The server is stopping: async_to_sync would wait for a loop that never runs
+        # again (seen hanging a daphne on SIGTERM). The stream poll and the next connect
+        # deliver these items.
+        logger.info("server loop stopped; %d events left to the stream poll", len(events))
 
 
 def _waiting_loop() -> asyncio.AbstractEventLoop | None:
@@ -90,8 +95,7 @@ def _waiting_loop() -> asyncio.AbstractEventLoop | None:
     local = SyncToAsync.threadlocal
     if getattr(local, "main_event_loop_pid", None) != os.getpid():
         return None
-    loop = getattr(local, "main_event_loop", None)
-    return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
+    return getattr(local, "main_event_loop", None)
 
 
 def _start_publishing(events: list[tuple[int, dict]]) -> None:

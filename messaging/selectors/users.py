@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from messaging.models import StreamCounter, User
 
@@ -38,13 +39,29 @@ class StreamHead:
 
 def stream_heads(*, user_ids: Collection[int]) -> dict[int, StreamHead]:
     """Each user's last seq and whether it may still be connected: one query for the
-    whole server process, whatever the number of users (messaging.stream_poll)."""
-    last_seq = StreamCounter.objects.filter(user_id=OuterRef("pk")).values("last_seq")[:1]
-    rows = (
-        User.objects.filter(pk__in=user_ids)
-        .annotate(last_seq=Coalesce(Subquery(last_seq), 0))
-        .values_list("pk", "last_seq", "is_active")
+    whole server process, whatever the number of users (messaging.stream_poll).
+
+    The ids travel as one parameter (an array on PostgreSQL, JSON on SQLite): with one
+    parameter per id, Django's handling of 3,000 ids was 8 % of a server's CPU in a
+    reconnect-storm profile, and the poll runs every second.
+    """
+    ids = list(user_ids)
+    quote = connection.ops.quote_name
+    users, counters = quote(User._meta.db_table), quote(StreamCounter._meta.db_table)
+    counter_user = quote(StreamCounter._meta.get_field("user").column)
+    pk, active = quote(User._meta.pk.column), quote(User._meta.get_field("is_active").column)
+    if connection.vendor == "postgresql":
+        where, param = "= ANY(%s)", ids
+    else:
+        where, param = "IN (SELECT value FROM json_each(%s))", json.dumps(ids)
+    sql = (
+        f"SELECT u.{pk}, COALESCE(c.last_seq, 0), u.{active} FROM {users} u "  # noqa: S608  model names
+        f"LEFT JOIN {counters} c ON c.{counter_user} = u.{pk} WHERE u.{pk} {where}"
     )
-    found = {pk: StreamHead(last_seq=seq, is_active=active) for pk, seq, active in rows}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        found = {
+            pk: StreamHead(last_seq=seq, is_active=bool(active)) for pk, seq, active in cursor.fetchall()
+        }
     # A deleted user is gone: as good as deactivated for its open sockets.
-    return {uid: found.get(uid, StreamHead(last_seq=0, is_active=False)) for uid in user_ids}
+    return {uid: found.get(uid, StreamHead(last_seq=0, is_active=False)) for uid in ids}

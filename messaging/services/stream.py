@@ -6,13 +6,12 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging import delivery, signals, wire
@@ -162,6 +161,10 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
     return [by_entry[id(entry)] for entry in entries]
 
 
+# (user_id, seq) pairs per statement: two parameters each, well under SQLite's 32,766.
+ACK_CHUNK = 5000
+
+
 def items_ack(*, user_id: int, seqs: Sequence[int]) -> int:
     """Mark these items of the user's stream delivered and drop them from the offline store.
 
@@ -181,12 +184,19 @@ def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
         by_user[user_id].update(seqs)
     if not by_user:
         return 0
-    acked = reduce(or_, (Q(user_id=user_id, seq__in=sorted(seqs)) for user_id, seqs in by_user.items()))
+    pairs = [(user_id, seq) for user_id in sorted(by_user) for seq in sorted(by_user[user_id])]
     now = timezone.now()
     with transaction.atomic():
-        PendingItem.objects.filter(acked).delete()
-        fresh = StreamItem.objects.filter(acked, status=ItemStatus.SENT, is_own=False)
-        rows = list(fresh.values_list("pk", "user_id", "message_id", "message__sender_id"))
+        rows: list[tuple[int, int, Any, Any]] = []
+        for start in range(0, len(pairs), ACK_CHUNK):
+            chunk = pairs[start : start + ACK_CHUNK]
+            PendingItem.objects.filter(_user_seq_in(PendingItem, chunk)).delete()
+            acked = _user_seq_in(StreamItem, chunk)
+            # In stream order: each receipt lists its messages as the reader got them.
+            fresh = StreamItem.objects.filter(acked, status=ItemStatus.SENT, is_own=False).order_by(
+                "user_id", "seq"
+            )
+            rows += fresh.values_list("pk", "user_id", "message_id", "message__sender_id")
         if not rows:
             return 0
         StreamItem.objects.filter(pk__in=[row[0] for row in rows]).update(
@@ -198,6 +208,23 @@ def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
             at=now,
         )
     return len(rows)
+
+
+def _user_seq_in(model: type[PendingItem] | type[StreamItem], pairs: list[tuple[int, int]]) -> RawSQL:
+    """(user_id, seq) IN (VALUES ...): one row-value comparison that PostgreSQL and SQLite
+    (3.15+) read by index. The equivalent OR of one Q per user took over half of the server's
+    database thread, mostly in Django's query building, in a py-spy profile of the acks of a
+    10,000-user broadcast."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    user, seq = (quote(model._meta.get_field(name).column) for name in ("user", "seq"))
+    rows = ", ".join(["(%s, %s)"] * len(pairs))
+    # Names come from the model and every value is a parameter.
+    return RawSQL(  # noqa: S611
+        f"({table}.{user}, {table}.{seq}) IN (VALUES {rows})",
+        [value for pair in pairs for value in pair],
+        output_field=BooleanField(),
+    )
 
 
 def stream_purge_expired(*, now: dt.datetime | None = None) -> tuple[int, int]:
