@@ -63,7 +63,9 @@ class Batcher(Generic[Item, Result]):
             for n in range(1, flushes)
         ]
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._idle_lanes = list(range(len(self._lanes)))[::-1]
+        # Side lanes first, leaving the consumers' thread to the reads
+        # (replay pages, handshakes) that cannot go elsewhere.
+        self._idle_lanes = list(range(len(self._lanes)))
         self._flushers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: Item) -> Result:
@@ -71,7 +73,9 @@ class Batcher(Generic[Item, Result]):
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._idle_lanes:
-            task = asyncio.create_task(self._flush(self._idle_lanes.pop()))
+            lane = max(self._idle_lanes)
+            self._idle_lanes.remove(lane)
+            task = asyncio.create_task(self._flush(lane))
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
         return await future
