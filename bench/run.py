@@ -403,8 +403,8 @@ def main() -> None:
     parser.add_argument(
         "--cycles",
         type=int,
-        default=20_000,
-        help="connect/disconnect cycles for the memory check (target: 100000)",
+        default=10_000,
+        help="connect/disconnect cycles for the memory check (target: 100000; fewer by default for time)",
     )
     parser.add_argument("--skip-messages", action="store_true", help="leave out the 1:1 message scenarios")
     args = parser.parse_args()
