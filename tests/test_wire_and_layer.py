@@ -129,3 +129,29 @@ def test_sync_callers_publish_through_a_loop_of_their_own_each_time(redis_url):
     for n in range(3):
         async_to_sync(layer.group_send)("user.1", {"type": "x", "n": n})  # raised before
     async_to_sync(layer.flush)()
+
+
+@pytest.mark.redis
+async def test_a_large_batch_travels_as_one_message_and_each_process_keeps_its_own_groups(redis_url):
+    from imsproject.fanout_layer import BULK_EVENTS
+
+    here, there = (
+        FanoutChannelLayer(redis_url, prefix="ims-test"),
+        FanoutChannelLayer(redis_url, prefix="ims-test"),
+    )
+    try:
+        mine, others = await there.new_channel(), await there.new_channel()
+        await there.group_add("user.1", mine)
+        await there.group_add("user.2", others)
+        await asyncio.sleep(0.2)
+        events = [(f"user.{n}", {"type": "x", "n": n}) for n in range(1, BULK_EVENTS + 10)]
+
+        await here.group_send_many(events)
+
+        assert (await receive_within(there, mine))["n"] == 1
+        assert (await receive_within(there, others))["n"] == 2
+        with pytest.raises(TimeoutError):  # one event each, nothing of the other groups
+            await receive_within(there, mine, 0.3)
+    finally:
+        await here.flush()
+        await there.flush()
