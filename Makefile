@@ -30,9 +30,11 @@ $(VENV)/.installed: $(PY) requirements.txt $(wildcard requirements-dev.txt)
 	$(PY) -m pip install --quiet -r $(REQUIREMENTS)
 	@touch $@
 
-run: install ## migrate, create the demo users, then serve daphne + Celery worker + beat on 127.0.0.1:8000 (Ctrl-C stops all)
+run: install ## migrate, create the demo users and a VAPID key, then serve daphne + Celery worker + beat on 127.0.0.1:8000 (Ctrl-C stops all)
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(PY) manage.py create_demo_users --base-url http://$(HOST):$(PORT)
+	@# Web Push works out of the box: a VAPID key in var/, made once, never replaced.
+	DJANGO_DEBUG=1 $(PY) manage.py vapid_keys generate --write --keep-existing
 	VENV=$(VENV) HOST=$(HOST) PORT=$(PORT) bin/run-dev
 
 test: install lint ## lint, then run the whole test suite (PYTEST_ARGS="..." to pass options)

@@ -221,6 +221,36 @@ IMS_STREAM_POLL_SECONDS = env_float("IMS_STREAM_POLL_SECONDS", 1)
 # not read must not cost the server unbounded memory).
 IMS_MAX_OUTPUT_BYTES = env_int("IMS_MAX_OUTPUT_BYTES", 1024 * 1024)
 
+# --- Third-party push providers ---------------------------------------------------------
+# notifications.providers builds each provider from these on first use. Secrets come from
+# the environment or from files it names, never from the repository; a provider whose
+# settings are missing is off, and says what is missing (docs/push-providers.md).
+IMS_PUSH_TIMEOUT_SECONDS = env_float("IMS_PUSH_TIMEOUT_SECONDS", 10)
+# A PEM bundle of CAs to trust for provider endpoints instead of the default ones (a
+# TLS-inspecting proxy). Empty: the system's / certifi's.
+IMS_PUSH_CA_FILE = os.environ.get("IMS_PUSH_CA_FILE", "")
+# Web Push (VAPID). Empty private key: <IMS_VAR_DIR>/vapid_private.pem when it exists
+# (`make run` creates it once).
+IMS_VAPID_PRIVATE_KEY = os.environ.get("IMS_VAPID_PRIVATE_KEY", "")
+IMS_VAPID_PUBLIC_KEY = os.environ.get("IMS_VAPID_PUBLIC_KEY", "")
+IMS_VAPID_SUBJECT = os.environ.get("IMS_VAPID_SUBJECT", "") or "mailto:admin@localhost"
+# Firebase Cloud Messaging, HTTP v1 API.
+IMS_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("IMS_FCM_SERVICE_ACCOUNT_FILE", "")
+IMS_FCM_BASE_URL = os.environ.get("IMS_FCM_BASE_URL", "") or "https://fcm.googleapis.com"
+# Apple Push Notification service, token (.p8) authentication.
+IMS_APNS_KEY_FILE = os.environ.get("IMS_APNS_KEY_FILE", "")
+IMS_APNS_KEY_ID = os.environ.get("IMS_APNS_KEY_ID", "")
+IMS_APNS_TEAM_ID = os.environ.get("IMS_APNS_TEAM_ID", "")
+IMS_APNS_TOPIC = os.environ.get("IMS_APNS_TOPIC", "")
+IMS_APNS_BASE_URL = os.environ.get("IMS_APNS_BASE_URL", "") or "https://api.push.apple.com"
+# An HTTP SMS gateway (contract in docs/push-providers.md).
+IMS_SMS_BASE_URL = os.environ.get("IMS_SMS_BASE_URL", "")
+IMS_SMS_API_KEY = os.environ.get("IMS_SMS_API_KEY", "")
+IMS_SMS_SENDER = os.environ.get("IMS_SMS_SENDER", "")
+# SMS costs money and interrupts: by default only P0 (system alerts, security) uses it.
+IMS_SMS_PRIORITIES = env_list("IMS_SMS_PRIORITIES", "P0")
+# --- End of third-party push providers --------------------------------------------------
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -229,4 +259,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("IMS_LOG_LEVEL", "INFO")},
+    # httpx logs every request URL at INFO: for push providers those carry device tokens.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }

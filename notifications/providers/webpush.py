@@ -1,0 +1,182 @@
+"""Web Push (RFC 8030) to browser subscriptions, encrypted as RFC 8291 aes128gcm, signed with VAPID.
+
+pywebpush does the encryption and the POST; this module chooses the headers, fits the
+payload into the 4 KiB record and turns the push service's answer into a PushError:
+404/410 the subscription is gone (permanent); 429, 5xx and network failures are retried
+(after Retry-After); 400/401/403/413 refuse this message or our VAPID credentials, which
+says nothing about the subscription, so they are neither permanent nor retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from py_vapid import Vapid
+from pywebpush import WebPusher, WebPushException
+
+from notifications import vapid
+from notifications.providers.base import (
+    PushError,
+    PushMessage,
+    PushResult,
+    PushTarget,
+    not_configured_error,
+    parse_retry_after,
+)
+from notifications.providers.payload import PayloadTooLarge, dumps, fit_json
+
+# RFC 8030 section 5.3 urgencies.
+URGENCY_BY_PRIORITY = {"P0": "high", "P1": "normal", "P2": "normal", "P3": "low"}
+# RFC 8291: push services accept 4096 bytes of body. aes128gcm adds a 86-byte header
+# (16 salt, 4 record size, 1 key id length, 65 key id), a 16-byte tag and a 1-byte
+# padding delimiter, which leaves 3993 bytes of JSON.
+MAX_RECORD_BYTES = 4096
+MAX_PLAINTEXT_BYTES = MAX_RECORD_BYTES - 86 - 16 - 1
+# RFC 8030 section 5.4: a Topic is at most 32 characters of the base64url alphabet.
+_TOPIC_CHARS = 32
+# RFC 8292 allows a VAPID token up to 24 hours; a shorter one limits a leaked header.
+_VAPID_TOKEN_LIFETIME_SECONDS = 12 * 3600
+# Re-sign before expiry so a token never dies in flight.
+_VAPID_TOKEN_RENEW_SECONDS = 3600
+_GONE_STATUSES = frozenset({404, 410})
+_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def topic_for(collapse_key: str) -> str:
+    """A stable Topic for any collapse key: the first 32 base64url characters of its SHA-256."""
+    return vapid.b64url_encode(hashlib.sha256(collapse_key.encode()).digest())[:_TOPIC_CHARS]
+
+
+def push_document(message: PushMessage, *, max_bytes: int = MAX_PLAINTEXT_BYTES) -> bytes:
+    """The JSON a service worker receives: the item frame plus `title` and `body`, shortened."""
+    document: dict[str, Any] = {**message.payload, "title": message.title, "body": message.body}
+    if message.silent:
+        document["silent"] = True
+    return dumps(fit_json(document, max_bytes=max_bytes))
+
+
+class WebPushProvider:
+    kind = "webpush"
+
+    def __init__(self) -> None:
+        self._subject = settings.IMS_VAPID_SUBJECT
+        self._timeout_seconds = settings.IMS_PUSH_TIMEOUT_SECONDS
+        self._problem: str | None = None
+        self._vapid: Vapid | None = None
+        try:
+            key = vapid.load_private_key()
+        except vapid.VapidKeyError as exc:
+            self._problem = str(exc)
+        else:
+            self._check(key)
+            if key is not None and self._problem is None:
+                self._vapid = Vapid(private_key=key)
+                self._source = vapid.key_source()
+        self._session = requests.Session()
+        if settings.IMS_PUSH_CA_FILE:
+            self._session.verify = settings.IMS_PUSH_CA_FILE
+        # Signed VAPID headers per push service origin, reused until near expiry.
+        self._tokens: dict[str, tuple[dict[str, str], float]] = {}
+        self._lock = threading.Lock()
+
+    def _check(self, key: Any) -> None:
+        if key is None:
+            self._problem = (
+                "no VAPID key: set IMS_VAPID_PRIVATE_KEY or run `manage.py vapid_keys generate --write`"
+            )
+        elif not self._subject.startswith(("mailto:", "https:")):
+            self._problem = "IMS_VAPID_SUBJECT must start with mailto: or https:"
+        elif settings.IMS_VAPID_PUBLIC_KEY and settings.IMS_VAPID_PUBLIC_KEY.strip() != (
+            vapid.public_key_b64url(key)
+        ):
+            self._problem = "IMS_VAPID_PUBLIC_KEY is not the public half of the VAPID private key"
+
+    def is_configured(self) -> bool:
+        return self._vapid is not None
+
+    def describe_configuration(self) -> str:
+        if self._vapid is None:
+            return f"Web Push is off: {self._problem}"
+        return f"Web Push with the VAPID key from {self._source}, subject {self._subject}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def allows(self, priority: str) -> bool:
+        return True
+
+    def send(self, *, target: PushTarget, message: PushMessage) -> PushResult:
+        if self._vapid is None:
+            raise not_configured_error(kind=self.kind, description=str(self._problem))
+        try:
+            data = push_document(message)
+        except PayloadTooLarge as exc:
+            raise PushError(f"web push payload too large: {exc}", retryable=False) from None
+        headers = {"Urgency": URGENCY_BY_PRIORITY.get(message.priority, "normal")}
+        if message.collapse_key:
+            headers["Topic"] = topic_for(message.collapse_key)
+        headers.update(self._vapid_headers(target.address))
+        try:
+            pusher = WebPusher(
+                {"endpoint": target.address, "keys": target.keys}, requests_session=self._session
+            )
+            response = pusher.send(
+                data,
+                headers,
+                ttl=message.ttl_seconds,
+                content_encoding="aes128gcm",
+                timeout=self._timeout_seconds,
+            )
+        except WebPushException as exc:
+            # Raised before any request: the subscription's keys are missing or malformed.
+            raise PushError(f"invalid web push subscription: {exc.message}", permanent=True) from None
+        except (ValueError, TypeError) as exc:
+            raise PushError(
+                f"invalid web push subscription keys: {type(exc).__name__}", permanent=True
+            ) from None
+        except requests.RequestException as exc:
+            raise PushError(f"web push request failed: {type(exc).__name__}") from None
+        return _result(response)
+
+    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+        parts = urlsplit(endpoint)
+        audience = f"{parts.scheme}://{parts.netloc}"
+        now = time.time()
+        with self._lock:
+            cached = self._tokens.get(audience)
+            if cached and cached[1] - now > _VAPID_TOKEN_RENEW_SECONDS:
+                return cached[0]
+            expires_at = int(now) + _VAPID_TOKEN_LIFETIME_SECONDS
+            claims = {"aud": audience, "sub": self._subject, "exp": expires_at}
+            headers = self._vapid.sign(claims)
+            self._tokens[audience] = (headers, expires_at)
+            return headers
+
+
+def _result(response: requests.Response) -> PushResult:
+    status = response.status_code
+    if status < 300:
+        return PushResult(status_code=status, provider_id=_message_id(response))
+    detail = f"push service answered {status}"
+    if status in _GONE_STATUSES:
+        raise PushError(f"{detail}: subscription gone", permanent=True, status_code=status)
+    if status in _RETRY_STATUSES:
+        raise PushError(
+            detail,
+            status_code=status,
+            retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    # 400 malformed, 401/403 VAPID rejected, 413 too large: about this message or our keys.
+    raise PushError(detail, retryable=False, status_code=status)
+
+
+def _message_id(response: requests.Response) -> str | None:
+    """RFC 8030 section 5: the Location header names the push message resource."""
+    location = response.headers.get("Location")
+    return location.rsplit("/", 1)[-1] if location else None

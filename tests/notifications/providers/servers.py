@@ -1,0 +1,189 @@
+"""Real local servers standing in for push services: HTTP/1.1 (Web Push, FCM, SMS) and
+HTTP/2 over TLS (APNs). Each records what it received and answers through a function the
+test supplies, so tests check the wire, not our code's view of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import trustme
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    http_version: str = "1.1"
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> tuple[bytes, dict[str, str]]:
+        if isinstance(self.body, bytes):
+            return self.body, self.headers
+        return json.dumps(self.body).encode(), {"content-type": "application/json", **self.headers}
+
+
+Responder = Callable[[Received], Reply]
+
+
+class LocalServer:
+    """What a server received (`received`) and how it answers (`respond`, replaceable)."""
+
+    def __init__(self, respond: Responder) -> None:
+        self.respond = respond
+        self.received: list[Received] = []
+        self.url = ""
+
+    def handle(self, request: Received) -> Reply:
+        self.received.append(request)
+        return self.respond(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: ThreadingHTTPServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Received(
+            method="POST",
+            path=self.path,
+            headers={key.lower(): value for key, value in self.headers.items()},
+            body=self.rfile.read(length),
+        )
+        reply = self.server.local.handle(request)  # type: ignore[attr-defined]
+        body, headers = reply.encoded()
+        self.send_response(reply.status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: pytest shows what matters."""
+
+
+@contextmanager
+def http_server(respond: Responder) -> Iterator[LocalServer]:
+    """An HTTP/1.1 server on 127.0.0.1, a free port, in a thread."""
+    local = LocalServer(respond)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.local = local  # type: ignore[attr-defined]
+    local.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield local
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class TlsFiles:
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def tls_files(directory: Path) -> TlsFiles:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    files = TlsFiles(
+        ca_file=directory / "ca.pem", cert_file=directory / "cert.pem", key_file=directory / "key.pem"
+    )
+    ca.cert_pem.write_to_path(files.ca_file)
+    cert.cert_chain_pems[0].write_to_path(files.cert_file)
+    cert.private_key_pem.write_to_path(files.key_file)
+    return files
+
+
+@contextmanager
+def http2_tls_server(respond: Responder, *, tls: TlsFiles) -> Iterator[LocalServer]:
+    """hypercorn serving HTTP/2 (ALPN h2) over TLS on 127.0.0.1, a free port, in a thread."""
+    local = LocalServer(respond)
+
+    async def app(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        request = Received(
+            method=scope["method"],
+            path=scope["path"],
+            headers={key.decode().lower(): value.decode() for key, value in scope["headers"]},
+            body=body,
+            http_version=scope["http_version"],
+        )
+        reply = local.handle(request)
+        reply_body, headers = reply.encoded()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": reply.status,
+                "headers": [(key.encode(), value.encode()) for key, value in headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": reply_body})
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    # Listening before hypercorn starts: the first client may connect before it is ready.
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.certfile, config.keyfile = str(tls.cert_file), str(tls.key_file)
+    config.accesslog = config.errorlog = None
+    # Clients that keep their connection open (APNs clients should) must not stall teardown.
+    config.graceful_timeout = 0.2
+    local.url = f"https://127.0.0.1:{port}"
+
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(started.set)
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    started.wait(timeout=5)
+    try:
+        yield local
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=5)
+        if not thread.is_alive():
+            loop.close()

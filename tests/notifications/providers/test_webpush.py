@@ -1,0 +1,271 @@
+"""Web Push against a local push service that checks VAPID and decrypts RFC 8291 bodies."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import http_ece
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from notifications import vapid
+from notifications.providers import PushError, PushMessage, PushTarget, get_provider
+from notifications.providers.webpush import MAX_RECORD_BYTES, topic_for
+from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
+
+VAPID_KEY = vapid.generate_private_key()
+
+
+class PushService:
+    """A push service endpoint for one subscription: it holds the subscription's private
+    key (as the browser would) and answers 201 only to a well-formed, decryptable push."""
+
+    def __init__(self) -> None:
+        self.subscription_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth_secret = os.urandom(16)
+        self.documents: list[dict[str, Any]] = []
+        self.server: LocalServer | None = None
+
+    @property
+    def keys(self) -> dict[str, str]:
+        return {
+            "p256dh": vapid.public_key_b64url(self.subscription_key),
+            "auth": vapid.b64url_encode(self.auth_secret),
+        }
+
+    def __call__(self, request: Received) -> Reply:
+        problem = self._problem(request)
+        if problem:
+            return Reply(400, {"problem": problem})
+        plaintext = http_ece.decrypt(
+            request.body, private_key=self.subscription_key, auth_secret=self.auth_secret, version="aes128gcm"
+        )
+        self.documents.append(json.loads(plaintext.decode()))
+        return Reply(201, headers={"Location": f"{self.server.url}/messages/m-{len(self.documents)}"})
+
+    def _problem(self, request: Received) -> str | None:
+        scheme, _, params = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "vapid":
+            return "no vapid authorization"
+        fields = dict(part.split("=", 1) for part in params.split(","))
+        if fields["k"] != vapid.public_key_b64url(VAPID_KEY):
+            return "not the application server key"
+        public_key = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), vapid.b64url_decode(fields["k"])
+        )
+        try:
+            claims = jwt.decode(fields["t"], public_key, algorithms=["ES256"], audience=self.server.url)
+        except jwt.InvalidTokenError as exc:
+            return f"bad vapid token: {exc}"
+        if claims["sub"] != "mailto:ops@example.com" or claims["exp"] > time.time() + 24 * 3600:
+            return "bad vapid claims"
+        if request.headers.get("content-encoding") != "aes128gcm":
+            return "not aes128gcm"
+        if not request.headers.get("ttl", "").isdigit() or "urgency" not in request.headers:
+            return "TTL or Urgency missing"
+        if len(request.body) > MAX_RECORD_BYTES:
+            return "payload too large"
+        return None
+
+
+@pytest.fixture
+def push_service() -> Iterator[tuple[PushService, LocalServer]]:
+    service = PushService()
+    with http_server(service) as server:
+        service.server = server
+        yield service, server
+
+
+@pytest.fixture
+def provider(settings):
+    settings.IMS_VAPID_PRIVATE_KEY = vapid.private_key_b64url(VAPID_KEY)
+    return get_provider("webpush")
+
+
+def _target(service: PushService, server: LocalServer, path: str = "/push/sub-1") -> PushTarget:
+    return PushTarget(kind="webpush", address=f"{server.url}{path}", keys=service.keys)
+
+
+def _message(**overrides: Any) -> PushMessage:
+    values: dict[str, Any] = {
+        "title": "Server room",
+        "body": "Temperature above 40 °C",
+        "payload": {
+            "type": "notification",
+            "seq": 42,
+            "data": {"id": 7, "title": "Server room", "content": "Temperature above 40 °C", "priority": "P0"},
+        },
+        "priority": "P0",
+        "ttl_seconds": 600,
+    }
+    return PushMessage(**{**values, **overrides})
+
+
+def test_push_is_vapid_signed_encrypted_and_decrypts_to_the_item_frame(push_service, provider):
+    service, server = push_service
+    result = provider.send(target=_target(service, server), message=_message())
+    assert result.status_code == 201
+    assert result.provider_id == "m-1"
+    assert service.documents == [
+        {
+            "type": "notification",
+            "seq": 42,
+            "data": {"id": 7, "title": "Server room", "content": "Temperature above 40 °C", "priority": "P0"},
+            "title": "Server room",
+            "body": "Temperature above 40 °C",
+        }
+    ]
+    (request,) = server.received
+    assert request.headers["ttl"] == "600"
+    assert "topic" not in request.headers
+
+
+@pytest.mark.parametrize(
+    ("priority", "urgency"), [("P0", "high"), ("P1", "normal"), ("P2", "normal"), ("P3", "low")]
+)
+def test_urgency_follows_priority(push_service, provider, priority, urgency):
+    service, server = push_service
+    provider.send(target=_target(service, server), message=_message(priority=priority))
+    assert server.received[0].headers["urgency"] == urgency
+
+
+def test_collapse_key_becomes_a_short_base64url_topic(push_service, provider):
+    service, server = push_service
+    collapse_key = "announcements:user-1234567890:category-company-news"
+    provider.send(target=_target(service, server), message=_message(priority="P3", collapse_key=collapse_key))
+    topic = server.received[0].headers["topic"]
+    assert topic == topic_for(collapse_key)
+    assert len(topic) <= 32
+    assert set(topic) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_silent_push_says_so(push_service, provider):
+    service, server = push_service
+    provider.send(target=_target(service, server), message=_message(silent=True, priority="P2"))
+    assert service.documents[0]["silent"] is True
+
+
+def test_oversized_content_is_shortened_and_still_decrypts_as_json_under_4_kib(push_service, provider):
+    service, server = push_service
+    long_text = "Quarterly results: " + "revenue grew in every region 📈 " * 400
+    message = _message(
+        priority="P3",
+        body=long_text,
+        payload={"type": "notification", "seq": 9, "data": {"id": 3, "title": "Q3", "content": long_text}},
+    )
+    result = provider.send(target=_target(service, server), message=message)
+    assert result.status_code == 201
+    (document,) = service.documents
+    assert len(server.received[0].body) <= MAX_RECORD_BYTES
+    assert document["truncated"] is True
+    assert document["seq"] == 9
+    assert document["data"]["id"] == 3
+    assert document["data"]["content"].startswith("Quarterly results: revenue grew")
+    assert document["data"]["content"].endswith("…")
+
+
+def test_batch_too_big_keeps_its_count_and_newest_item(push_service, provider):
+    service, server = push_service
+    items = [
+        {"type": "notification", "seq": seq, "data": {"id": seq, "title": f"News {seq}", "content": "x" * 30}}
+        for seq in range(1, 200)
+    ]
+    payload = {"type": "batch", "count": len(items), "items": items, "last": items[-1]}
+    provider.send(target=_target(service, server), message=_message(priority="P3", payload=payload))
+    (document,) = service.documents
+    assert document["count"] == 199
+    assert document["last"]["seq"] == 199
+    assert 0 < len(document["items"]) < 199
+    assert document["items"][-1]["seq"] == 199
+
+
+def test_gone_subscription_is_a_permanent_error(push_service, provider):
+    service, server = push_service
+    server.respond = lambda request: Reply(410, b"")
+    with pytest.raises(PushError) as caught:
+        provider.send(target=_target(service, server), message=_message())
+    assert caught.value.permanent
+    assert caught.value.status_code == 410
+
+
+def test_unavailable_push_service_is_retried_after_its_retry_after(push_service, provider):
+    service, server = push_service
+    server.respond = lambda request: Reply(503, b"", headers={"Retry-After": "120"})
+    with pytest.raises(PushError) as caught:
+        provider.send(target=_target(service, server), message=_message())
+    assert not caught.value.permanent
+    assert caught.value.retryable
+    assert caught.value.retry_after_seconds == 120
+
+
+def test_rejected_message_keeps_the_subscription_and_is_not_retried(push_service, provider):
+    service, server = push_service
+    server.respond = lambda request: Reply(413, b"")
+    with pytest.raises(PushError) as caught:
+        provider.send(target=_target(service, server), message=_message())
+    assert not caught.value.permanent
+    assert not caught.value.retryable
+
+
+def test_timeout_is_a_temporary_error(push_service, provider, settings):
+    service, server = push_service
+    settings.IMS_VAPID_PRIVATE_KEY = vapid.private_key_b64url(VAPID_KEY)
+    settings.IMS_PUSH_TIMEOUT_SECONDS = 0.2
+    slow_provider = get_provider("webpush")
+
+    def slow(request: Received) -> Reply:
+        time.sleep(1)
+        return Reply(201)
+
+    server.respond = slow
+    with pytest.raises(PushError) as caught:
+        slow_provider.send(target=_target(service, server), message=_message())
+    assert caught.value.retryable
+    assert not caught.value.permanent
+
+
+def test_subscription_with_malformed_keys_is_a_permanent_error(push_service, provider):
+    _, server = push_service
+    target = PushTarget(
+        kind="webpush", address=f"{server.url}/push/x", keys={"p256dh": "not-a-key", "auth": "x"}
+    )
+    with pytest.raises(PushError) as caught:
+        provider.send(target=target, message=_message())
+    assert caught.value.permanent
+    assert server.received == []
+
+
+def test_vapid_token_is_reused_for_the_same_push_service(push_service, provider):
+    service, server = push_service
+    provider.send(target=_target(service, server), message=_message())
+    provider.send(target=_target(service, server, "/push/sub-2"), message=_message())
+    first, second = (request.headers["authorization"] for request in server.received)
+    assert first == second
+
+
+def test_without_a_key_web_push_is_off_and_says_what_is_missing():
+    provider = get_provider("webpush")
+    assert not provider.is_configured()
+    assert "IMS_VAPID_PRIVATE_KEY" in provider.describe_configuration()
+    with pytest.raises(PushError) as caught:
+        provider.send(target=PushTarget(kind="webpush", address="http://127.0.0.1:9/x"), message=_message())
+    assert not caught.value.retryable
+    assert not caught.value.permanent
+
+
+def test_a_public_key_that_does_not_match_turns_web_push_off(settings):
+    settings.IMS_VAPID_PRIVATE_KEY = vapid.private_key_b64url(VAPID_KEY)
+    settings.IMS_VAPID_PUBLIC_KEY = vapid.public_key_b64url(vapid.generate_private_key())
+    provider = get_provider("webpush")
+    assert not provider.is_configured()
+    assert "IMS_VAPID_PUBLIC_KEY" in provider.describe_configuration()
+
+
+def test_the_private_key_never_appears_in_the_description(settings, provider):
+    assert provider.is_configured()
+    assert settings.IMS_VAPID_PRIVATE_KEY not in provider.describe_configuration()
