@@ -23,9 +23,12 @@ from typing import Any, ParamSpec, TypeVar
 from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from messaging.frames import iso
 from messaging.models import Conversation, Message, Priority, StreamItem
 from messaging.services.messages import message_send
+from messaging.services.receipts import items_mark_read
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
+from messaging.services.text import require_clean_strings, require_text
 
 __all__ = [
     "NewItem",
@@ -34,6 +37,10 @@ __all__ = [
     "append_to_streams",
     "asend_message",
     "asend_message_to_conversation",
+    "iso",
+    "mark_read",
+    "require_clean_strings",
+    "require_text",
     "send_message",
     "send_message_to_conversation",
 ]
@@ -114,6 +121,13 @@ def append_to_streams(*, entries: Sequence[StreamEntry]) -> list[dict[int, Strea
     user at most once per entry).
     """
     return stream_append_many(entries=entries)
+
+
+def mark_read(*, user_id: int, msg_ids: Sequence[str] = (), notification_ids: Sequence[int] = ()) -> int:
+    """Mark messages and notifications read by this user (they stop pending); every
+    device of the reader, and each message's sender, gets a `read` receipt after commit.
+    Unknown ids and items already read are skipped. Returns how many became read."""
+    return items_mark_read(user_id=user_id, msg_ids=msg_ids, notification_ids=notification_ids)
 
 
 asend_message = _async_twin(send_message)

@@ -103,6 +103,8 @@ class IMSConsumer(AsyncWebsocketConsumer):
             send=self.send_frame,
             reader=self.reader,
             page_size=settings.IMS_REPLAY_BATCH_SIZE,
+            merge_window_seconds=settings.IMS_MERGE_WINDOW_SECONDS,
+            merge_max_items=settings.IMS_MERGE_MAX_ITEMS,
         )
         await self.accept()
         try:
@@ -144,6 +146,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        self.session.close()
         stream_poll().discard(self.user_id, self)
         await delivery.leave(self.user_id, self.channel_name)
         peers = await database_sync_to_async(connection_close)(
