@@ -25,6 +25,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from messaging.frames import iso
 from messaging.models import Conversation, Message, Priority, StreamItem
+from messaging.selectors.stream import item_frames
 from messaging.services.messages import message_send
 from messaging.services.receipts import items_mark_read
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
@@ -38,6 +39,7 @@ __all__ = [
     "asend_message",
     "asend_message_to_conversation",
     "iso",
+    "item_frames",
     "mark_read",
     "require_clean_strings",
     "require_text",
