@@ -74,7 +74,9 @@ class PushAttempt(models.Model):
         DEACTIVATED = "deactivated"  # the device is gone; it was deactivated
         SKIPPED = "skipped"  # acked, read or expired before it went out
 
-    job = models.ForeignKey(PushJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts")
+    job = models.ForeignKey(
+        PushJob, on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts"
+    )
     item = models.ForeignKey(
         "messaging.StreamItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
