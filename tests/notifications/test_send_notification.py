@@ -56,9 +56,13 @@ def test_the_frame_is_published_only_after_the_callers_transaction_commits(alice
 
 @pytest.mark.django_db(transaction=True)
 def test_nothing_is_stored_or_published_when_the_callers_transaction_rolls_back(alice, published_frames):
-    with pytest.raises(RuntimeError), transaction.atomic():
-        send_notification([alice], "Hello", "", priority="P2", category="todo")
-        raise RuntimeError("the caller's work failed")
+    def callers_work() -> None:
+        with transaction.atomic():
+            send_notification([alice], "Hello", "", priority="P2", category="todo")
+            raise RuntimeError("the caller's work failed")
+
+    with pytest.raises(RuntimeError):
+        callers_work()
     assert not Notification.objects.exists()
     assert not StreamItem.objects.exists()
     assert published_frames == []
