@@ -117,7 +117,8 @@ def test_p3_items_of_one_category_become_one_merged_push(alice, browser, push_se
     assert merged["last"] == merged["items"][-1]
     assert by_title["Other news"]["type"] == "notification"
     topics = {received.headers.get("topic") for received in push_service.server.received}
-    assert len(topics) == 2 and None not in topics
+    assert len(topics) == 2
+    assert None not in topics
     assert all(received.headers["urgency"] == "low" for received in push_service.server.received)
 
 
@@ -176,11 +177,13 @@ def test_an_unacked_p0_climbs_the_ladder_every_device_again_then_sms_until_acked
     start = timezone.now()
     push_dispatch(now=start)
     run_jobs(now=start)
-    assert len(push_service.server.received) == 1 and sms_gateway.received == []
+    assert len(push_service.server.received) == 1
+    assert sms_gateway.received == []
     assert push_dispatch(now=start + dt.timedelta(seconds=30)).escalated == 0
     assert push_dispatch(now=start + dt.timedelta(seconds=61)).escalated == 1
     run_jobs(now=start + dt.timedelta(seconds=61))
-    assert len(push_service.server.received) == 2 and sms_gateway.received == []
+    assert len(push_service.server.received) == 2
+    assert sms_gateway.received == []
     assert push_dispatch(now=start + dt.timedelta(seconds=122)).escalated == 1
     run_jobs(now=start + dt.timedelta(seconds=122))
     (sms,) = sms_gateway.received
@@ -204,7 +207,8 @@ def test_an_acked_p0_stops_climbing(alice, browser, push_service, sms_gateway):
     items_ack(user_id=alice.pk, seqs=[1])
     assert push_dispatch(now=start + dt.timedelta(seconds=61)).escalated == 0
     assert push_dispatch(now=start + dt.timedelta(seconds=200)).escalated == 0
-    assert len(push_service.server.received) == 1 and sms_gateway.received == []
+    assert len(push_service.server.received) == 1
+    assert sms_gateway.received == []
 
 
 def test_sms_is_never_used_below_p0(alice, sms_gateway):
