@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from asgiref.sync import sync_to_async
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from messaging.errors import BadRequest
@@ -136,3 +137,6 @@ def test_an_unknown_or_inactive_recipient_refuses_the_whole_send(alice, bob):
 async def test_the_async_twin_sends_the_same_way(alice):
     notification = await asend_notification([alice.pk], "Async", "works", priority="P1", category="mention")
     assert await StreamItem.objects.filter(user_id=alice.pk, payload__data__id=notification.pk).aexists()
+    # The worker thread keeps its connection (CONN_MAX_AGE); PostgreSQL will not drop a
+    # test database someone is still connected to.
+    await sync_to_async(connections.close_all, thread_sensitive=True)()
