@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+SET_UP_BATCH = 1000
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
@@ -58,60 +58,23 @@ def create_users(count: int, prefix: str) -> list[tuple[int, str]]:
 
 
 def store_pending(*, sender_id: int, receiver_id: int, count: int) -> None:
-    """`count` messages pending for the receiver, written in bulk (set-up, not measured)."""
-    from django.db import transaction
-    from django.utils import timezone
+    """`count` messages pending for the receiver (set-up, not measured), stored through the
+    service production uses, a thousand messages a transaction."""
+    from messaging.services.messages import SendCommand, messages_send
 
-    from messaging.ids import new_msg_id
-    from messaging.models import Message, PendingItem, StreamCounter, StreamItem
-    from messaging.services.conversations import conversation_get_or_create_direct
-
-    conversation = conversation_get_or_create_direct(user_id=sender_id, peer_id=receiver_id)
-    now = timezone.now()
-    with transaction.atomic():
-        messages = Message.objects.bulk_create(
-            [
-                Message(
-                    id=new_msg_id(),
-                    client_msg_id=f"replay-{n}",
-                    sender_id=sender_id,
-                    conversation=conversation,
-                    receiver_id=receiver_id,
-                    content=f"pending message {n}",
-                    created_at=now,
-                )
-                for n in range(count)
-            ],
-            batch_size=2000,
-        )
-        items = StreamItem.objects.bulk_create(
-            [
-                StreamItem(
-                    user_id=receiver_id,
-                    seq=n + 1,
-                    kind="message",
-                    message=message,
-                    conversation_id=conversation.pk,
-                    created_at=now,
-                )
-                for n, message in enumerate(messages)
-            ],
-            batch_size=2000,
-        )
-        PendingItem.objects.bulk_create(
-            [
-                PendingItem(
-                    user_id=receiver_id,
-                    seq=item.seq,
-                    item=item,
-                    created_at=now,
-                    expires_at=now + dt.timedelta(days=7),
-                )
-                for item in items
-            ],
-            batch_size=2000,
-        )
-        StreamCounter.objects.update_or_create(user_id=receiver_id, defaults={"last_seq": count})
+    for start in range(0, count, SET_UP_BATCH):
+        commands = [
+            SendCommand(
+                sender_id=sender_id,
+                to=receiver_id,
+                content=f"pending message {n}",
+                client_msg_id=f"replay-{n}",
+            )
+            for n in range(start, min(start + SET_UP_BATCH, count))
+        ]
+        failures = [outcome for outcome in messages_send(commands=commands) if isinstance(outcome, Exception)]
+        if failures:
+            raise RuntimeError(f"setting up the replay failed: {failures[0]}")
 
 
 def indexed_read_seconds(user_id: int) -> float:

@@ -1,4 +1,4 @@
-"""Two daphne behaviours its command line cannot change, adjusted when it serves IMS.
+"""Three daphne behaviours its command line cannot change, adjusted when it serves IMS.
 
 - Its HTTP access log writes the full URI, query string included, so a plain
   `GET /ws/?token=KEY` (a proxy that strips Upgrade, a curious curl) would put an API
@@ -6,6 +6,14 @@
 - Its WebSocket layer drops the TCP connection on a frame over its size limit (autobahn's
   failByDrop). PROTOCOL.md promises close code 1009 instead, so the connection is closed
   with a proper closing handshake.
+- Its WebSocket writes go to Twisted's transport buffer, which has no bound: four sockets
+  of a user who never read grew the server by 56 MiB. A connection whose unsent output
+  passes IMS_MAX_OUTPUT_BYTES is closed with 4429 (PROTOCOL.md); its items stay pending
+  and its client catches up on reconnect. Sends after a close are dropped (autobahn
+  raises on them), since the consumer learns of the close only a moment later.
+- autobahn refuses to send the close codes 1001 and 1011 (it accepts only 1000 and
+  3000-4999, stricter than RFC 6455), so a server-side close with 1011 raised instead of
+  closing. Closes go out as the close frame itself.
 
 Other ASGI servers are unaffected; nothing happens when daphne is not installed.
 """
@@ -14,7 +22,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+
 from imsproject.logging import redact
+
+CLOSE_SLOW_READER = 4429
+# The 4429 close frame waits behind up to IMS_MAX_OUTPUT_BYTES of backlog: a client that
+# starts reading again within this time still learns why it was closed. autobahn's default
+# (1 s) drops the connection before a phone back from the background could read that much.
+SLOW_READER_CLOSE_TIMEOUT_SECONDS = 10
+
+
+def unsent_bytes(transport: Any) -> int:
+    """What a Twisted TCP transport holds that the kernel has not taken yet (0 for any
+    other kind of transport)."""
+    buffered = len(getattr(transport, "dataBuffer", b"")) - getattr(transport, "offset", 0)
+    return buffered + getattr(transport, "_tempDataLen", 0)
 
 
 def harden_daphne() -> None:
@@ -37,6 +60,23 @@ def harden_daphne() -> None:
         factory_init(self, *args, **kwargs)
         self.setProtocolOptions(failByDrop=False)
 
+    server_send = ws_protocol.WebSocketProtocol.serverSend
+
+    def send_within_budget(self: Any, content: Any, binary: bool = False) -> None:
+        if self.state != self.STATE_OPEN and self.state != self.STATE_CONNECTING:
+            return  # closing or closed: the consumer's disconnect is on its way
+        server_send(self, content, binary)
+        if unsent_bytes(self.transport) > settings.IMS_MAX_OUTPUT_BYTES:
+            # The close frame queues behind the backlog, so a peer that never reads may
+            # not see it: autobahn drops the TCP connection after its close timeout.
+            self.closeHandshakeTimeout = SLOW_READER_CLOSE_TIMEOUT_SECONDS
+            self.sendCloseFrame(code=CLOSE_SLOW_READER, reasonUtf8=b"the client does not read its frames")
+
+    def close_with_any_code(self: Any, code: int | None = None) -> None:
+        self.sendCloseFrame(code=1000 if code is None else code)
+
     access.AccessLogGenerator.write_entry = write_redacted_entry
     ws_protocol.WebSocketFactory.__init__ = init_closing_politely
+    ws_protocol.WebSocketProtocol.serverSend = send_within_budget
+    ws_protocol.WebSocketProtocol.serverClose = close_with_any_code
     access.AccessLogGenerator._ims_hardened = True

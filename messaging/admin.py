@@ -54,6 +54,12 @@ def count_of(queryset: QuerySet, *, outer: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
+def displayable(text: str) -> str:
+    """Text a page can encode: a lone surrogate stored before such text was refused shows as
+    U+FFFD instead of failing the whole page."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 class ReadOnlyAdminMixin:
     """View only: no add, change or delete, whoever the staff user is."""
 
@@ -248,17 +254,19 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="content")
     def short_content(self, obj: Message) -> str:
         if obj.msg_type == Message.Type.TEXT:
-            text = str(obj.content)
+            text = displayable(str(obj.content))
             return text if len(text) <= 60 else f"{text[:59]}…"
-        return f"[{obj.msg_type}] {obj.content.get('name', '')}" if isinstance(obj.content, dict) else ""
+        if isinstance(obj.content, dict):
+            return displayable(f"[{obj.msg_type}] {obj.content.get('name', '')}")
+        return ""
 
     @admin.display(description="content")
     def body(self, obj: Message) -> str:
         """Text as written; an attachment as its fields. Escaped: never rendered as HTML."""
         if isinstance(obj.content, dict):
             # In the protocol's order: jsonb on PostgreSQL stores keys in an order of its own.
-            return ", ".join(f"{name}: {obj.content.get(name)}" for name in ATTACHMENT_FIELDS)
-        return str(obj.content)
+            return displayable(", ".join(f"{name}: {obj.content.get(name)}" for name in ATTACHMENT_FIELDS))
+        return displayable(str(obj.content))
 
     @admin.display(description="delivery")
     def delivery(self, obj: Message) -> str:

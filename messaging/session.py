@@ -78,6 +78,7 @@ class StreamSession:
         self._clock = clock
         self._merge_timer: asyncio.TimerHandle | None = None
         self._merge_flush: asyncio.Task | None = None
+        self._opened = False  # until open(): the replay, not a poll, sends the first items
         # The poller runs beside the consumer's own dispatch; both forward items.
         self._lock = asyncio.Lock()
 
@@ -87,7 +88,8 @@ class StreamSession:
         """Start the replay after `hello`. `last_seq` was read after the connection joined
         its user's group, so every later seq also arrives live."""
         async with self._lock:
-            self.last_forwarded = last_seq
+            self._opened = True
+            self.last_forwarded = max(self.last_forwarded, last_seq)
             await self._start_replay(
                 pending_only=resume_from is None, after_seq=resume_from or 0, upto=last_seq
             )
@@ -132,7 +134,12 @@ class StreamSession:
     async def catch_up(self, *, last_seq: int) -> None:
         """The stream has items up to `last_seq` (the per-process poll read it): send any
         this connection has not had, even if no event ever carries them."""
-        if last_seq <= self.last_forwarded or self.replay is not None or self.sends_in_flight:
+        if (
+            not self._opened
+            or last_seq <= self.last_forwarded
+            or self.replay is not None
+            or self.sends_in_flight
+        ):
             # A replay ends by reading the gap itself; an own send in flight would
             # come back as `message` before its `sent`. The next poll tries again.
             return

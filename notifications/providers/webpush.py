@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
@@ -67,35 +68,22 @@ class WebPushProvider:
     def __init__(self) -> None:
         self._subject = settings.IMS_VAPID_SUBJECT
         self._timeout_seconds = settings.IMS_PUSH_TIMEOUT_SECONDS
-        self._problem: str | None = None
+        self._source = vapid.key_source()
         self._vapid: Vapid | None = None
         try:
             key = vapid.load_private_key()
+            self._problem = _configuration_problem(key=key, subject=self._subject)
         except vapid.VapidKeyError as exc:
             self._problem = str(exc)
         else:
-            self._check(key)
-            if key is not None and self._problem is None:
+            if self._problem is None:
                 self._vapid = Vapid(private_key=key)
-                self._source = vapid.key_source()
         self._session = requests.Session()
         if settings.IMS_PUSH_CA_FILE:
             self._session.verify = settings.IMS_PUSH_CA_FILE
         # Signed VAPID headers per push service origin, reused until near expiry.
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
         self._lock = threading.Lock()
-
-    def _check(self, key: Any) -> None:
-        if key is None:
-            self._problem = (
-                "no VAPID key: set IMS_VAPID_PRIVATE_KEY or run `manage.py vapid_keys generate --write`"
-            )
-        elif not self._subject.startswith(("mailto:", "https:")):
-            self._problem = "IMS_VAPID_SUBJECT must start with mailto: or https:"
-        elif settings.IMS_VAPID_PUBLIC_KEY and settings.IMS_VAPID_PUBLIC_KEY.strip() != (
-            vapid.public_key_b64url(key)
-        ):
-            self._problem = "IMS_VAPID_PUBLIC_KEY is not the public half of the VAPID private key"
 
     def is_configured(self) -> bool:
         return self._vapid is not None
@@ -118,6 +106,9 @@ class WebPushProvider:
             data = push_document(message)
         except PayloadTooLarge as exc:
             raise PushError(f"web push payload too large: {exc}", retryable=False) from None
+        endpoint = urlsplit(target.address)
+        if endpoint.scheme not in ("https", "http") or not endpoint.hostname:
+            raise PushError("web push endpoint is not an http(s) URL", permanent=True)
         headers = {"Urgency": URGENCY_BY_PRIORITY.get(message.priority, "normal")}
         if message.collapse_key:
             headers["Topic"] = topic_for(message.collapse_key)
@@ -140,6 +131,12 @@ class WebPushProvider:
             raise PushError(
                 f"invalid web push subscription keys: {type(exc).__name__}", permanent=True
             ) from None
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ):
+            raise PushError("web push endpoint is not a usable URL", permanent=True) from None
         except requests.RequestException as exc:
             raise PushError(f"web push request failed: {type(exc).__name__}") from None
         return _result(response)
@@ -157,6 +154,17 @@ class WebPushProvider:
             headers = self._vapid.sign(claims)
             self._tokens[audience] = (headers, expires_at)
             return headers
+
+
+def _configuration_problem(*, key: ec.EllipticCurvePrivateKey | None, subject: str) -> str | None:
+    if key is None:
+        return "no VAPID key: set IMS_VAPID_PRIVATE_KEY or run `manage.py vapid_keys generate --write`"
+    if not subject.startswith(("mailto:", "https:")):
+        return "IMS_VAPID_SUBJECT must start with mailto: or https:"
+    public_key = settings.IMS_VAPID_PUBLIC_KEY.strip()
+    if public_key and public_key != vapid.public_key_b64url(key):
+        return "IMS_VAPID_PUBLIC_KEY is not the public half of the VAPID private key"
+    return None
 
 
 def _result(response: requests.Response) -> PushResult:

@@ -4,15 +4,17 @@ the same sends one by one."""
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 
 from messaging.batching import send_batcher
 from messaging.errors import BadRequest, Forbidden, NotFound
 from messaging.models import Message, PendingItem, StreamItem
+from messaging.services import messages as messages_module
 from messaging.services.messages import SendCommand, SendResult, messages_send
 from tests.factories import GroupFactory, UserFactory
 
@@ -104,3 +106,31 @@ async def test_a_bad_send_in_a_batch_raises_for_its_sender_only(alice, bob):
     assert isinstance(good, SendResult)
     assert isinstance(bad, BadRequest)
     assert await Message.objects.acount() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_send_that_fails_to_store_fails_alone_while_others_send_at_the_same_moment(alice, bob, carol):
+    """A failure no validation foresaw (a database error on one row) used to fail every
+    send of the batch it landed in."""
+    real_entry = messages_module._stream_entry
+
+    def entry_or_failure(message, member_ids):
+        if message.content == "poison":
+            raise DataError("this row cannot be stored")
+        return real_entry(message, member_ids)
+
+    with mock.patch("messaging.services.messages._stream_entry", entry_or_failure):
+        outcomes = await asyncio.gather(
+            *(
+                send_batcher().submit(text(carol, to=bob, key=f"ok-{n}", content=f"ordinary {n}"))
+                for n in range(90)
+            ),
+            *(send_batcher().submit(text(alice, to=bob, key=f"bad-{n}", content="poison")) for n in range(6)),
+            return_exceptions=True,
+        )
+
+    ordinary, poisoned = outcomes[:90], outcomes[90:]
+    assert all(isinstance(outcome, SendResult) for outcome in ordinary)
+    assert all(isinstance(outcome, DataError) for outcome in poisoned)
+    assert await Message.objects.filter(sender=carol).acount() == 90
+    assert await Message.objects.filter(sender=alice).acount() == 0

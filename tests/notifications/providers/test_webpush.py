@@ -269,3 +269,10 @@ def test_a_public_key_that_does_not_match_turns_web_push_off(settings):
 def test_the_private_key_never_appears_in_the_description(settings, provider):
     assert provider.is_configured()
     assert settings.IMS_VAPID_PRIVATE_KEY not in provider.describe_configuration()
+
+
+def test_an_endpoint_that_is_not_a_url_is_a_permanent_error(provider):
+    target = PushTarget(kind="webpush", address="not a url", keys=PushService().keys)
+    with pytest.raises(PushError) as caught:
+        provider.send(target=target, message=_message())
+    assert caught.value.permanent
