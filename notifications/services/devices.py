@@ -18,6 +18,8 @@ from messaging.errors import BadRequest, NotFound
 from notifications.models import Device
 from notifications.providers.sms import E164
 
+# Larger ids in a URL would overflow the database's bigint (a 500 on PostgreSQL).
+MAX_ID = 2**63 - 1
 MAX_ADDRESS_LENGTH = 1024
 MAX_NAME_LENGTH = 100
 # RFC 8291: p256dh is an uncompressed P-256 point (65 bytes), auth a 16-byte secret.
@@ -113,6 +115,8 @@ def device_register(
 
 def device_delete(*, user_id: int, device_id: int) -> None:
     """Forget one of the user's devices; anyone else's is not found."""
+    if device_id > MAX_ID:
+        raise NotFound("no such device")
     deleted, _ = Device.objects.filter(pk=device_id, user_id=user_id).delete()
     if not deleted:
         raise NotFound("no such device")

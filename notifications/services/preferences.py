@@ -11,6 +11,7 @@ from django.db import transaction
 from messaging.errors import BadRequest, Forbidden, NotFound
 from messaging.models import Conversation, ConversationMember, User
 from notifications.models import ConversationMute, PushPreference
+from notifications.services.devices import MAX_ID
 
 _UNSET: Any = object()
 
@@ -54,7 +55,7 @@ def preferences_update(*, user_id: int, time_zone: Any = _UNSET, quiet_hours: An
 
 
 def _require_member(*, user_id: int, conversation_id: int) -> None:
-    if not Conversation.objects.filter(pk=conversation_id).exists():
+    if conversation_id > MAX_ID or not Conversation.objects.filter(pk=conversation_id).exists():
         raise NotFound("no such conversation")
     if not ConversationMember.objects.filter(conversation_id=conversation_id, user_id=user_id).exists():
         raise Forbidden("you are not a member of this conversation")

@@ -159,4 +159,6 @@ def test_only_members_may_mute_and_unknown_conversations_are_not_found(alice, bo
     forbidden = api_as(carol).post(f"/api/conversations/{group.pk}/mute/")
     assert (forbidden.status_code, forbidden.data["code"]) == (403, "forbidden")
     assert api_as(carol).post("/api/conversations/987654/mute/").status_code == 404
+    assert api_as(carol).post(f"/api/conversations/{2**70}/mute/").status_code == 404
+    assert api_as(carol).delete(f"/api/devices/{2**70}/").status_code == 404
     assert not ConversationMute.objects.exists()
