@@ -40,9 +40,10 @@ run: install ## migrate, create the demo users and a VAPID key, then serve daphn
 test: install lint ## lint, then run the whole test suite (PYTEST_ARGS="..." to pass options)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff check and ruff format --check
+lint: install ## ruff check, ruff format --check, and mypy (messaging/ and notifications/)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install ## apply ruff format and ruff's safe fixes
 	$(VENV)/bin/ruff check --fix .
@@ -52,5 +53,5 @@ bench: install ## run the benchmarks (bench/run.py, BENCH_ARGS="..." passes opti
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean: ## delete local state and caches: var/ (database, broker, beat schedule), bench scratch, caches; keeps .venv
-	rm -rf var bench/.var .pytest_cache .ruff_cache
+	rm -rf var bench/.var .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

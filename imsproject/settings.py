@@ -80,6 +80,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, as WhiteNoise asks: static files skip the rest.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "imsproject.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -91,7 +94,15 @@ MIDDLEWARE = [
 ROOT_URLCONF = "imsproject.urls"
 ASGI_APPLICATION = "imsproject.asgi.application"
 AUTH_USER_MODEL = "messaging.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat"
+LOGOUT_REDIRECT_URL = "login"
+# Django's defaults, stated because the chat UI relies on them: scripts never read the
+# session cookie, and cross-site requests never carry it. The CSRF cookie stays readable:
+# the UI sends it back as X-CSRFToken on every write.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 
 TEMPLATES = [
     {
@@ -148,6 +159,22 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise warns on every start when it is missing; collectstatic fills it for production.
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies (gzip) at collectstatic. No hashed names: the chat UI's ES modules
+    # import each other by relative path, which hashed names would break.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# WhiteNoise also serves straight from the app and project static folders, so a fresh
+# checkout with debug off (and the browser tests) works before any collectstatic.
+WHITENOISE_USE_FINDERS = True
+# Uploaded files: never under STATIC_URL or any public URL; messaging.upload_views serves
+# them to conversation members only.
+MEDIA_ROOT = VAR_DIR / "media"
+IMS_MAX_UPLOAD_BYTES = env_int("IMS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 
 # --- Redis, channel layer, Celery ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -1,11 +1,22 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from imsproject.views import index
+from imsproject import views
 
 urlpatterns = [
-    path("", index, name="index"),
+    path("", views.index, name="index"),
+    path("chat/", views.chat, name="chat"),
+    path("sw.js", views.service_worker, name="service-worker"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("messaging.urls")),
+    # Uploads keep their own URL module so the REST API's urls.py stays one file to edit.
+    path("", include("messaging.upload_urls")),
     path("api/", include("notifications.urls")),
 ]

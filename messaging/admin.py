@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from typing import Any
+from abc import abstractmethod
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.conf import settings
 from django.contrib import admin
@@ -37,6 +37,23 @@ from messaging.models import (
     User,
 )
 from messaging.services.messages import ATTACHMENT_FIELDS
+
+if TYPE_CHECKING:
+    # django-stubs-ext is a development dependency: the rows the lists below annotate.
+    from django_stubs_ext import WithAnnotations
+
+    class ConversationCounts(TypedDict):
+        member_total: int
+        message_total: int
+
+    class DeliveryCounts(TypedDict):
+        recipients: int
+        delivered: int
+        read: int
+
+    class PendingMark(TypedDict):
+        is_pending: bool
+
 
 # Inlines render one form a row; a broadcast to 10,000 users would make a page of 10,000.
 MAX_INLINE_ROWS = 200
@@ -80,6 +97,7 @@ class FirstRowsInline(admin.TabularInline):
     """
 
     row_order: tuple[str, ...] = ("pk",)
+    fk_name: str
     extra = 0
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -96,7 +114,7 @@ class FirstRowsInline(admin.TabularInline):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Profile", {"fields": ("display_name", "time_zone")}))
+    fieldsets = (*(DjangoUserAdmin.fieldsets or ()), ("Profile", {"fields": ("display_name", "time_zone")}))
     list_display = ("username", "display_name", "email", "is_staff", "is_active")
 
 
@@ -153,11 +171,11 @@ class ConversationAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="members", ordering="member_total")
-    def member_count(self, obj: Conversation) -> int:
+    def member_count(self, obj: WithAnnotations[Conversation, ConversationCounts]) -> int:
         return obj.member_total
 
     @admin.display(description="messages", ordering="message_total")
-    def message_count(self, obj: Conversation) -> int:
+    def message_count(self, obj: WithAnnotations[Conversation, ConversationCounts]) -> int:
         return obj.message_total
 
     # Conversations come from the API (a direct one per pair, groups with their creator);
@@ -193,7 +211,7 @@ class DeliveryInline(ReadOnlyAdminMixin, FirstRowsInline):
         )
 
     @admin.display(description="pending", boolean=True)
-    def waiting(self, obj: StreamItem) -> bool:
+    def waiting(self, obj: WithAnnotations[StreamItem, PendingMark]) -> bool:
         return obj.is_pending
 
 
@@ -269,7 +287,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return displayable(str(obj.content))
 
     @admin.display(description="delivery")
-    def delivery(self, obj: Message) -> str:
+    def delivery(self, obj: WithAnnotations[Message, DeliveryCounts]) -> str:
         if not obj.recipients:
             return "no recipient items kept"
         return f"{obj.delivered}/{obj.recipients} delivered, {obj.read} read"
@@ -316,10 +334,13 @@ class StreamItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class YesNoFilter(admin.SimpleListFilter):
-    """A yes / no filter on one condition: each subclass defines `condition(self) -> Q`."""
+    """A yes / no filter on one condition, which each subclass defines."""
 
     no_label = "No"
-    condition: Callable[[YesNoFilter], Q]
+
+    @abstractmethod
+    def condition(self) -> Q:
+        """The rows the filter's "yes" keeps; "no" keeps the others."""
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("yes", "Yes"), ("no", self.no_label)]

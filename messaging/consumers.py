@@ -82,7 +82,10 @@ class DatabaseStreamReader:
 
 
 class IMSConsumer(AsyncWebsocketConsumer):
-    user_id: int | None = None
+    # False until connect() accepts an authenticated user; user_id and everything after
+    # it in connect() exist from then on.
+    authenticated = False
+    user_id: int
     heartbeat: asyncio.Task | None = None
     session: StreamSession
 
@@ -93,6 +96,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused with 403
             return
+        self.authenticated = True
         self.user_id = user.pk
         self.last_received = time.monotonic()
         self.send_bucket = TokenBucket(rate=settings.IMS_SEND_RATE_PER_SECOND, burst=settings.IMS_SEND_BURST)
@@ -142,7 +146,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return None
 
     async def disconnect(self, code: int) -> None:
-        if self.user_id is None:
+        if not self.authenticated:
             return
         if self.heartbeat is not None:
             self.heartbeat.cancel()

@@ -11,7 +11,7 @@ from rest_framework.views import exception_handler
 
 class IMSError(Exception):
     code = "server_error"
-    http_status = status.HTTP_500_INTERNAL_SERVER_ERROR
+    http_status: int = status.HTTP_500_INTERNAL_SERVER_ERROR
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)

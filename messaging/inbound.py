@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.conf import settings
 
@@ -43,7 +43,7 @@ def parse_frame(text: str | None, data: bytes | None, *, types: Collection[str])
     return frame
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value <= MAX_INT
 
 

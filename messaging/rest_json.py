@@ -30,6 +30,10 @@ class SafeJSONRenderer(JSONRenderer):
         try:
             return super().render(data, accepted_media_type, renderer_context)
         except UnicodeEncodeError:
-            escaping = type(self)()
-            escaping.ensure_ascii = True
-            return JSONRenderer.render(escaping, data, accepted_media_type, renderer_context)
+            return _EscapingJSONRenderer().render(data, accepted_media_type, renderer_context)
+
+
+class _EscapingJSONRenderer(JSONRenderer):
+    """Non-ASCII text as \\u escapes: how SafeJSONRenderer writes what UTF-8 cannot encode."""
+
+    ensure_ascii = True

@@ -9,11 +9,13 @@ a body that fails an input serializer gets DRF's {"<field>": ["..."]} with 400.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotAuthenticated, NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -43,7 +45,7 @@ from messaging.services.conversations import (
     conversation_remove_member,
     conversation_rename,
 )
-from messaging.services.messages import MAX_CLIENT_MSG_ID_LENGTH, SendResult, message_send
+from messaging.services.messages import MAX_CLIENT_MSG_ID_LENGTH, message_send
 from messaging.services.receipts import messages_mark_read
 from messaging.services.tickets import ws_ticket_issue
 
@@ -53,6 +55,15 @@ BAD_REQUEST = OpenApiResponse(
 NOT_AUTHENTICATED = OpenApiResponse(description="No or invalid credentials.")
 FORBIDDEN = OpenApiResponse(ErrorSerializer, description="Not a member (code forbidden).")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such user or conversation (code not_found).")
+
+
+def caller_id(request: Request) -> int:
+    """The caller's id. Every view here requires authentication (IsAuthenticated, the
+    default permission class), so a request that reaches a view has a user."""
+    pk = request.user.pk
+    if pk is None:
+        raise NotAuthenticated()
+    return pk
 
 
 class SendRateThrottle(UserRateThrottle):
@@ -90,8 +101,9 @@ class MessageSendApi(APIView):
     class OutputSerializer(MessageSerializer):
         seq = serializers.IntegerField(help_text="The sender's own stream seq for this message.")
 
-        def to_representation(self, instance: SendResult) -> dict:
-            return {**super().to_representation(instance.message), "seq": instance.sender_seq}
+        # The message plus the sender's seq, which post() passes as context["seq"].
+        def to_representation(self, instance: Message) -> dict[str, Any]:
+            return {**super().to_representation(instance), "seq": self.context["seq"]}
 
     @extend_schema(
         request=InputSerializer,
@@ -106,8 +118,9 @@ class MessageSendApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = message_send(sender_id=request.user.pk, **serializer.validated_data)
-        return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
+        result = message_send(sender_id=caller_id(request), **serializer.validated_data)
+        output = self.OutputSerializer(result.message, context={"seq": result.sender_seq})
+        return Response(output.data, status=status.HTTP_201_CREATED)
 
 
 class MessagesReadApi(APIView):
@@ -133,7 +146,7 @@ class MessagesReadApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        count = messages_mark_read(user_id=request.user.pk, **serializer.validated_data)
+        count = messages_mark_read(user_id=caller_id(request), **serializer.validated_data)
         return Response(self.OutputSerializer({"read": count}).data)
 
 
@@ -153,7 +166,7 @@ class ConversationListApi(APIView):
     @extend_schema(responses={200: ConversationSerializer(many=True), 401: NOT_AUTHENTICATED})
     def get(self, request: Request) -> Response:
         """The caller's conversations, latest activity first; not paginated."""
-        summaries = conversation_summaries(user_id=request.user.pk)
+        summaries = conversation_summaries(user_id=caller_id(request))
         return Response(ConversationSerializer(summaries, many=True).data)
 
     @extend_schema(
@@ -166,7 +179,7 @@ class ConversationListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         conversation = conversation_create_group(
-            creator_id=request.user.pk, title=data["title"], member_ids=data["member_ids"]
+            creator_id=caller_id(request), title=data["title"], member_ids=data["member_ids"]
         )
         return _summary_response(request, conversation.pk, status_code=status.HTTP_201_CREATED)
 
@@ -174,7 +187,7 @@ class ConversationListApi(APIView):
 def _summary_response(
     request: Request, conversation_id: int, *, status_code: int = status.HTTP_200_OK
 ) -> Response:
-    (summary,) = conversation_summaries(user_id=request.user.pk, conversation_id=conversation_id)
+    (summary,) = conversation_summaries(user_id=caller_id(request), conversation_id=conversation_id)
     return Response(ConversationSerializer(summary).data, status=status_code)
 
 
@@ -201,7 +214,7 @@ class ConversationDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         conversation_rename(
             conversation_id=inbound.check_id(conversation_id),
-            actor_id=request.user.pk,
+            actor_id=caller_id(request),
             **serializer.validated_data,
         )
         return _summary_response(request, conversation_id)
@@ -232,7 +245,7 @@ class ConversationMembersApi(APIView):
         serializer.is_valid(raise_exception=True)
         conversation_add_members(
             conversation_id=inbound.check_id(conversation_id),
-            actor_id=request.user.pk,
+            actor_id=caller_id(request),
             **serializer.validated_data,
         )
         return _summary_response(request, conversation_id)
@@ -248,10 +261,20 @@ class ConversationMemberApi(APIView):
     def delete(self, request: Request, conversation_id: int, user_id: int) -> Response:
         conversation_remove_member(
             conversation_id=inbound.check_id(conversation_id),
-            actor_id=request.user.pk,
+            actor_id=caller_id(request),
             user_id=inbound.check_id(user_id),
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectoryEntry:
+    """One user as the directory shows it."""
+
+    id: int
+    username: str
+    display_name: str
+    online: bool
 
 
 class UserDirectoryApi(APIView):
@@ -261,7 +284,7 @@ class UserDirectoryApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         username = serializers.CharField()
-        display_name = serializers.CharField(source="__str__")
+        display_name = serializers.CharField()
         online = serializers.BooleanField()
 
     @extend_schema(
@@ -271,9 +294,13 @@ class UserDirectoryApi(APIView):
     def get(self, request: Request) -> Response:
         users = list(user_directory(query=request.query_params.get("q", "")[:150]))
         online = online_user_ids(user_ids=[user.pk for user in users])
-        for user in users:
-            user.online = user.pk in online
-        return Response(self.OutputSerializer(users, many=True).data)
+        entries = [
+            DirectoryEntry(
+                id=user.pk, username=user.username, display_name=str(user), online=user.pk in online
+            )
+            for user in users
+        ]
+        return Response(self.OutputSerializer(entries, many=True).data)
 
 
 class HistoryPagination(CursorPagination):
@@ -286,7 +313,8 @@ class HistoryPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None:
             try:
-                uuid.UUID(cursor.position)
+                # DRF's stub says int; decode_cursor takes the position from the query string.
+                uuid.UUID(cursor.position)  # type: ignore[arg-type]
             except ValueError:
                 # A forged position would otherwise reach the query and fail there with a 500.
                 raise NotFound(self.invalid_cursor_message) from None
@@ -309,7 +337,7 @@ class ConversationMessagesApi(APIView):
     )
     def get(self, request: Request, conversation_id: int) -> Response:
         # Raises forbidden for a non-member, not_found for an unknown conversation.
-        conversation_member_ids(conversation_id=inbound.check_id(conversation_id), user_id=request.user.pk)
+        conversation_member_ids(conversation_id=inbound.check_id(conversation_id), user_id=caller_id(request))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             conversation_history(conversation_id=conversation_id), request, view=self
@@ -328,5 +356,5 @@ class WsTicketApi(APIView):
 
     @extend_schema(request=None, responses={201: OutputSerializer, 401: NOT_AUTHENTICATED})
     def post(self, request: Request) -> Response:
-        ticket = ws_ticket_issue(user_id=request.user.pk)
+        ticket = ws_ticket_issue(user_id=caller_id(request))
         return Response(self.OutputSerializer(ticket).data, status=status.HTTP_201_CREATED)

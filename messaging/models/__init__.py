@@ -1,5 +1,6 @@
 from messaging.models.conversations import Conversation, ConversationMember, Message
 from messaging.models.stream import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
+from messaging.models.uploads import Upload
 from messaging.models.users import Connection, User, WsTicket
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "Priority",
     "StreamCounter",
     "StreamItem",
+    "Upload",
     "User",
     "WsTicket",
 ]

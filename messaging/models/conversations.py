@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from messaging.ids import new_msg_id
+
+if TYPE_CHECKING:
+    from messaging.models.users import User
 
 
 class Conversation(models.Model):
@@ -20,7 +25,8 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    members = models.ManyToManyField(
+    # Annotated: django-stubs cannot infer the types of a relation named by strings.
+    members: models.ManyToManyField[User, ConversationMember] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ConversationMember", related_name="conversations"
     )
 

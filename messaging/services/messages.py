@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -59,17 +59,22 @@ class SendRequest:
     command: SendCommand
     client_msg_id: str = ""
     content: Any = None
-    conversation_id: int | None = None
-    receiver_id: int | None = None
-    member_ids: list[int] = field(default_factory=list)
-    mentions: list[int] = field(default_factory=list)
-    message: Message | None = None
     repeat_of: SendRequest | None = None  # the same sender and client_msg_id earlier in the batch
     outcome: Outcome | None = None
 
     @property
     def open(self) -> bool:
         return self.outcome is None and self.repeat_of is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where a request's message goes, as _resolve_targets found it."""
+
+    conversation_id: int
+    receiver_id: int | None  # the peer of a direct conversation
+    member_ids: list[int]  # the active members: the streams the message goes to
+    mentions: list[int]
 
 
 def clean_client_msg_id(value: Any) -> str:
@@ -147,13 +152,19 @@ def messages_send(*, commands: Sequence[SendCommand]) -> list[Outcome]:
     _check_input(requests)
     _answer_retries(requests)
     with transaction.atomic():
-        _resolve_targets(requests)
-        _store(requests)
-    for request in requests:
-        if request.repeat_of is not None:
-            first = request.repeat_of.outcome
-            request.outcome = replace(first, created=False) if isinstance(first, SendResult) else first
-    return [request.outcome for request in requests]  # type: ignore[misc]  # every one is set
+        targets = _resolve_targets(requests)
+        _store(requests, targets)
+    return [_outcome(request) for request in requests]
+
+
+def _outcome(request: SendRequest) -> Outcome:
+    """The request's outcome; a repeat within the batch gets the first one's, as a retry."""
+    if request.repeat_of is not None:
+        first = _outcome(request.repeat_of)
+        return replace(first, created=False) if isinstance(first, SendResult) else first
+    if request.outcome is None:
+        raise RuntimeError("messages_send left a request without an outcome")
+    return request.outcome
 
 
 def _failing(requests: Sequence[SendRequest], check: Any) -> None:
@@ -202,14 +213,15 @@ def _answer_retries(requests: Sequence[SendRequest]) -> None:
         request.outcome = SendResult(message=message, sender_seq=seqs.get(message.pk, 0), created=False)
 
 
-def _resolve_targets(requests: Sequence[SendRequest]) -> None:
-    """The conversation, members and mentions of each request; opens direct conversations.
+def _resolve_targets(requests: Sequence[SendRequest]) -> dict[SendRequest, Target]:
+    """The conversation, members and mentions of each request that stays open; opens direct
+    conversations.
 
     Only active users send and receive: a deactivated user is refused as `to` and as the
     peer of a direct conversation named by id, and gets nothing from its groups.
     """
     open_requests = [r for r in requests if r.open]
-    groups = {r.command.conversation_id for r in open_requests if r.command.to is None}
+    groups = {r.command.conversation_id for r in open_requests if r.command.conversation_id is not None}
     memberships = conversation_memberships(conversation_ids=groups) if groups else {}
     people = {r.command.sender_id for r in open_requests} | {
         r.command.to for r in open_requests if r.command.to
@@ -229,34 +241,45 @@ def _resolve_targets(requests: Sequence[SendRequest]) -> None:
     pairs = {(r.command.sender_id, r.command.to) for r in requests if r.open and r.command.to is not None}
     conversations = direct_conversation_ids(pairs=pairs) if pairs else {}
 
+    targets: dict[SendRequest, Target] = {}
+
     def resolve(request: SendRequest) -> None:
         command = request.command
+        receiver_id: int | None = None
         if command.to is not None:
             conversation_id = conversations[command.sender_id, command.to]
             if isinstance(conversation_id, IMSError):
                 raise conversation_id
-            request.conversation_id, request.receiver_id = conversation_id, command.to
-            request.member_ids = [command.sender_id, command.to]
-        else:
+            receiver_id = command.to
+            member_ids = [command.sender_id, command.to]
+        elif command.conversation_id is not None:
+            conversation_id = command.conversation_id
             membership = require_membership(
-                conversation_id=command.conversation_id, user_id=command.sender_id, found=memberships
+                conversation_id=conversation_id, user_id=command.sender_id, found=memberships
             )
-            request.conversation_id = command.conversation_id
             if membership.kind == Conversation.Kind.DIRECT and len(membership.member_ids) == 2:
                 peer = next(uid for uid in membership.member_ids if uid != command.sender_id)
                 if peer not in active:
                     raise NotFound(f"user {peer} does not exist", field="conversation_id")
-                request.receiver_id = peer
-            request.member_ids = [uid for uid in membership.member_ids if uid in active]
-        request.mentions = clean_mentions(command.mentions, member_ids=request.member_ids)
+                receiver_id = peer
+            member_ids = [uid for uid in membership.member_ids if uid in active]
+        else:
+            raise RuntimeError("_check_input let through a send without a target")
+        targets[request] = Target(
+            conversation_id=conversation_id,
+            receiver_id=receiver_id,
+            member_ids=member_ids,
+            mentions=clean_mentions(command.mentions, member_ids=member_ids),
+        )
 
     _failing(requests, resolve)
+    return targets
 
 
-def _store(requests: Sequence[SendRequest]) -> None:
-    """Precondition: inside messages_send's transaction, every open request resolved."""
+def _store(requests: Sequence[SendRequest], targets: dict[SendRequest, Target]) -> None:
+    """Precondition: inside messages_send's transaction, every open request in `targets`."""
     firsts: dict[tuple[int, str], SendRequest] = {}
-    drafts: list[SendRequest] = []
+    drafts: list[tuple[SendRequest, Message]] = []
     now = timezone.now()
     for request in requests:
         if not request.open:
@@ -266,31 +289,32 @@ def _store(requests: Sequence[SendRequest]) -> None:
             request.repeat_of = firsts[key]
             continue
         firsts[key] = request
-        request.message = Message(
+        target = targets[request]
+        message = Message(
             client_msg_id=request.client_msg_id,
             sender_id=request.command.sender_id,
-            conversation_id=request.conversation_id,
-            receiver_id=request.receiver_id,
+            conversation_id=target.conversation_id,
+            receiver_id=target.receiver_id,
             msg_type=request.command.msg_type,
             content=request.content,
-            mentions=request.mentions,
+            mentions=target.mentions,
             created_at=now,
         )
-        drafts.append(request)
+        drafts.append((request, message))
     if not drafts:
         return
     # One insert order for every batch, so two batches with the same client_msg_ids wait
     # for each other instead of deadlocking.
-    drafts.sort(key=lambda r: (r.command.sender_id, r.client_msg_id))
-    Message.objects.bulk_create([r.message for r in drafts], ignore_conflicts=True)  # type: ignore[misc]
-    inserted = set(Message.objects.filter(pk__in=[r.message.pk for r in drafts]).values_list("pk", flat=True))  # type: ignore[union-attr]
+    drafts.sort(key=lambda draft: (draft[0].command.sender_id, draft[0].client_msg_id))
+    Message.objects.bulk_create([message for _, message in drafts], ignore_conflicts=True)
+    inserted = set(
+        Message.objects.filter(pk__in=[message.pk for _, message in drafts]).values_list("pk", flat=True)
+    )
     # A concurrent retry of the same client_msg_id stored the others first.
-    _answer_retries([r for r in drafts if r.message.pk not in inserted])  # type: ignore[union-attr]
-    stored = [r for r in drafts if r.outcome is None]
-    entries = [_stream_entry(r.message, r.member_ids) for r in stored]  # type: ignore[arg-type]
-    for request, items in zip(stored, stream_append_many(entries=entries), strict=True):
-        message = request.message
-        assert message is not None  # noqa: S101  # set above for every draft
+    _answer_retries([request for request, message in drafts if message.pk not in inserted])
+    stored = [(request, message) for request, message in drafts if request.outcome is None]
+    entries = [_stream_entry(message, targets[request].member_ids) for request, message in stored]
+    for (request, message), items in zip(stored, stream_append_many(entries=entries), strict=True):
         request.outcome = SendResult(message=message, sender_seq=items[message.sender_id].seq, created=True)
 
 

@@ -6,12 +6,9 @@ import datetime as dt
 import secrets
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from messaging.models import WsTicket
-
-User = get_user_model()
+from messaging.models import User, WsTicket
 
 
 def ws_ticket_issue(*, user_id: int) -> WsTicket:

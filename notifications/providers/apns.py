@@ -116,7 +116,7 @@ class ApnsProvider:
         except PayloadTooLarge as exc:
             raise PushError(f"apns payload too large: {exc}", retryable=False) from None
         headers = self._headers(message)
-        headers["authorization"] = f"bearer {self._provider_token()}"
+        headers["authorization"] = f"bearer {self._provider_token(self._key)}"
         url = f"{self._base_url}/3/device/{target.address}"
         try:
             response = self._client.post(url, content=body, headers=headers, timeout=self._timeout_seconds)
@@ -141,13 +141,13 @@ class ApnsProvider:
             headers["apns-collapse-id"] = collapse_id_for(message.collapse_key)
         return headers
 
-    def _provider_token(self) -> str:
+    def _provider_token(self, key: ec.EllipticCurvePrivateKey) -> str:
         now = time.time()
         with self._lock:
             if self._token is None or now - self._token[1] >= TOKEN_LIFETIME_SECONDS:
                 token = jwt.encode(
                     {"iss": self._team_id, "iat": int(now)},
-                    self._key,
+                    key,
                     algorithm="ES256",
                     headers={"kid": self._key_id},
                 )

@@ -50,9 +50,19 @@ class _TimedRequest(GoogleAuthRequest):
         super().__init__(session=session)
         self._timeout_seconds = timeout_seconds
 
-    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any):
-        kwargs["timeout"] = self._timeout_seconds
-        return super().__call__(url, method=method, body=body, headers=headers, **kwargs)
+    def __call__(
+        self,
+        url: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        timeout: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        # The caller's timeout is replaced by ours.
+        return super().__call__(
+            url, method=method, body=body, headers=headers, timeout=self._timeout_seconds, **kwargs
+        )
 
 
 def data_fields(payload: dict[str, Any]) -> dict[str, str]:
@@ -125,7 +135,7 @@ class FcmProvider:
         except PayloadTooLarge as exc:
             raise PushError(f"fcm payload too large: {exc}", retryable=False) from None
         url = f"{self._base_url}/v1/projects/{self._project_id}/messages:send"
-        headers = {"Authorization": f"Bearer {self._access_token()}"}
+        headers = {"Authorization": f"Bearer {self._access_token(self._credentials)}"}
         try:
             response = self._client.post(url, json=body, headers=headers, timeout=self._timeout_seconds)
         except httpx.HTTPError as exc:
@@ -150,12 +160,12 @@ class FcmProvider:
             fcm_message["notification"] = {"title": message.title, "body": message.body}
         return fcm_message
 
-    def _access_token(self) -> str:
+    def _access_token(self, credentials: service_account.Credentials) -> str:
         """The cached access token, refreshed when it is missing or about to expire."""
         with self._lock:
-            if not self._credentials.valid:
+            if not credentials.valid:
                 try:
-                    self._credentials.refresh(self._token_request)
+                    credentials.refresh(self._token_request)
                 except google_exceptions.RefreshError as exc:
                     # An answer from the token endpoint: a revoked key or a wrong account.
                     raise PushError(
@@ -164,11 +174,15 @@ class FcmProvider:
                     ) from None
                 except google_exceptions.TransportError as exc:
                     raise PushError(f"fcm token request failed: {type(exc).__name__}") from None
-            return self._credentials.token
+            token = credentials.token
+        if token is None:  # unreachable: `valid` and a successful refresh both mean a token
+            raise PushError("fcm access token missing after refresh")
+        return token
 
     def _forget_token(self) -> None:
         with self._lock:
-            self._credentials.token = None
+            if self._credentials is not None:
+                self._credentials.token = None
 
     def _error(self, response: httpx.Response) -> PushError:
         status = response.status_code

@@ -112,7 +112,7 @@ class WebPushProvider:
         headers = {"Urgency": URGENCY_BY_PRIORITY.get(message.priority, "normal")}
         if message.collapse_key:
             headers["Topic"] = topic_for(message.collapse_key)
-        headers.update(self._vapid_headers(target.address))
+        headers.update(self._vapid_headers(self._vapid, target.address))
         try:
             pusher = WebPusher(
                 {"endpoint": target.address, "keys": target.keys}, requests_session=self._session
@@ -141,7 +141,7 @@ class WebPushProvider:
             raise PushError(f"web push request failed: {type(exc).__name__}") from None
         return _result(response)
 
-    def _vapid_headers(self, endpoint: str) -> dict[str, str]:
+    def _vapid_headers(self, signer: Vapid, endpoint: str) -> dict[str, str]:
         parts = urlsplit(endpoint)
         audience = f"{parts.scheme}://{parts.netloc}"
         now = time.time()
@@ -151,7 +151,7 @@ class WebPushProvider:
                 return cached[0]
             expires_at = int(now) + _VAPID_TOKEN_LIFETIME_SECONDS
             claims = {"aud": audience, "sub": self._subject, "exp": expires_at}
-            headers = self._vapid.sign(claims)
+            headers = signer.sign(claims)
             self._tokens[audience] = (headers, expires_at)
             return headers
 

@@ -1,0 +1,95 @@
+"""Uploads over REST: store a file for a conversation, and serve it to its members only.
+
+Served files can never run script in our origin: anything but a raster image is an
+attachment, the type is the server's own guess, `nosniff` stops browsers from guessing
+another, and a sandbox CSP applies should one be opened directly anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from messaging.serializers import ATTACHMENT_SCHEMA, ErrorSerializer
+from messaging.services.uploads import upload_for_reader, upload_is_inline, upload_store, upload_url
+from messaging.upload_handlers import UploadLimitHandler, check_content_length
+
+SERVED_FILE_CSP = "default-src 'none'; img-src 'self'; sandbox"
+
+
+class UploadCreateApi(APIView):
+    """Upload one file (multipart field `file`) to a conversation the caller belongs to.
+
+    The answer is the `content` of an image or file message: send it next with msg_type
+    `image` when `mime` is a raster image type, else `file`. Over IMS_MAX_UPLOAD_BYTES:
+    413 with code too_large, and nothing is stored.
+    """
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema_serializer(component_name="Attachment")
+    class OutputSerializer(serializers.Serializer):
+        url = serializers.CharField()
+        name = serializers.CharField()
+        size = serializers.IntegerField()
+        mime = serializers.CharField()
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # Before anything reads the body: the CSRF check of session auth parses it.
+        request.upload_handlers.insert(
+            0, UploadLimitHandler(request, limit_bytes=settings.IMS_MAX_UPLOAD_BYTES)
+        )
+        return super().initialize_request(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        check_content_length(request.META, limit_bytes=settings.IMS_MAX_UPLOAD_BYTES)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={
+            201: OpenApiResponse(ATTACHMENT_SCHEMA, description="The attachment, ready to send."),
+            403: OpenApiResponse(ErrorSerializer, description="Not a member (code forbidden)."),
+            404: OpenApiResponse(ErrorSerializer, description="No such conversation (code not_found)."),
+            413: OpenApiResponse(ErrorSerializer, description="Over IMS_MAX_UPLOAD_BYTES (code too_large)."),
+        },
+    )
+    def post(self, request: Request, conversation_id: int) -> Response:
+        upload = upload_store(
+            conversation_id=conversation_id, uploader_id=request.user.pk, file=request.FILES.get("file")
+        )
+        body = {"url": upload_url(upload), "name": upload.name, "size": upload.size, "mime": upload.mime}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class UploadFileApi(APIView):
+    """The file itself, for members of its conversation; 404 for anyone else."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file.")})
+    def get(self, request: Request, upload_id: str, name: str) -> FileResponse:
+        upload = upload_for_reader(upload_id=upload_id, user_id=request.user.pk)
+        inline = upload_is_inline(upload)
+        response = FileResponse(
+            upload.file.open("rb"),
+            # A download needs no type; a generic one leaves nothing for a browser to render.
+            content_type=upload.mime if inline else "application/octet-stream",
+            as_attachment=not inline,
+            filename=upload.name,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = SERVED_FILE_CSP
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
