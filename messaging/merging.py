@@ -20,7 +20,7 @@ def merge_key(frame: Frame) -> tuple[str, Any] | None:
     data = frame.get("data")
     if not isinstance(data, dict) or data.get("priority") != MERGED_PRIORITY:
         return None
-    return frame.get("type"), data.get("category")
+    return str(frame.get("type")), data.get("category")
 
 
 def batch_frame(items: list[Frame]) -> Frame:

@@ -229,7 +229,7 @@ class StreamSession:
             return
         await self._send_all(self._merger.offer(frame, now=self._clock()))
         if self._merger.holding and self._merge_timer is None:
-            delay = max(0.0, self._merger.deadline - self._clock())
+            delay = max(0.0, (self._merger.deadline or 0.0) - self._clock())
             self._merge_timer = asyncio.get_running_loop().call_later(delay, self._merge_window_closed)
 
     # --- merging ------------------------------------------------------------------------------
@@ -244,9 +244,10 @@ class StreamSession:
 
     async def _flush_merged(self) -> None:
         async with self._lock:
-            if self._merger.holding and self._merger.deadline > self._clock():
+            deadline = self._merger.deadline
+            if deadline is not None and deadline > self._clock():
                 # The group went out early and a new one started: wait for its own window.
-                delay = self._merger.deadline - self._clock()
+                delay = deadline - self._clock()
                 self._merge_timer = asyncio.get_running_loop().call_later(delay, self._merge_window_closed)
                 return
             await self._send_all(self._merger.due(now=self._clock()))

@@ -62,7 +62,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.display(description="read by")
     def reads(self, obj: Notification) -> int:
         if not hasattr(obj, "read_count"):
-            obj.read_count = read_counts([obj.pk]).get(obj.pk, 0)
+            return read_counts([obj.pk]).get(obj.pk, 0)
         return obj.read_count
 
     @admin.display(description="sender")
@@ -92,7 +92,7 @@ class DeviceAdmin(admin.ModelAdmin):
         return False  # devices register themselves (POST /api/devices/)
 
 
-class ProvidersNoteMixin:
+class ProvidersNoteMixin(admin.ModelAdmin):
     """Says on the list which providers are configured, so a failure's cause is one glance away."""
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:

@@ -36,6 +36,11 @@ NOT_FOUND = OpenApiResponse(description="Not found (code not_found).")
 MAX_IDS_PER_REQUEST = 1000
 
 
+def _caller(request: Request) -> int:
+    """The authenticated caller's id (every view here requires authentication)."""
+    return int(request.user.pk)  # type: ignore[arg-type]
+
+
 class VapidPublicKeyApi(APIView):
     """The VAPID application server key, base64url, for `PushManager.subscribe()`."""
 
@@ -107,9 +112,9 @@ class NotificationListApi(APIView):
     def get(self, request: Request) -> Response:
         """The caller's notifications, newest first; `unread` counts all unread ones."""
         paginator = NotificationPagination()
-        page = paginator.paginate_queryset(notification_items(user_id=request.user.pk), request, view=self)
+        page = paginator.paginate_queryset(notification_items(user_id=_caller(request)), request, view=self)
         response = paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
-        response.data["unread"] = notifications_unread_count(user_id=request.user.pk)
+        response.data["unread"] = notifications_unread_count(user_id=_caller(request))
         return response
 
     @extend_schema(
@@ -130,7 +135,7 @@ class NotificationListApi(APIView):
             priority=data["priority"],
             category=data["category"],
             extra=data.get("extra"),
-            sender_user_id=request.user.pk,
+            sender_user_id=_caller(request),
         )
         return Response(self.SentSerializer(notification).data, status=status.HTTP_201_CREATED)
 
@@ -143,7 +148,11 @@ class NotificationPagination(CursorPagination):
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not cursor.position.lstrip("-").isdigit():
+        if (
+            cursor is not None
+            and cursor.position is not None
+            and not str(cursor.position).lstrip("-").isdigit()
+        ):
             # A forged position would otherwise reach the query and fail there with a 500.
             raise DrfNotFound(self.invalid_cursor_message)
         return cursor
@@ -168,7 +177,7 @@ class NotificationsReadApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        count = notifications_mark_read(user_id=request.user.pk, **serializer.validated_data)
+        count = notifications_mark_read(user_id=_caller(request), **serializer.validated_data)
         return Response(self.OutputSerializer({"read": count}).data)
 
 
@@ -205,7 +214,7 @@ class DeviceListApi(APIView):
 
     @extend_schema(responses={200: DeviceSerializer(many=True), 401: NOT_AUTHENTICATED})
     def get(self, request: Request) -> Response:
-        return Response(DeviceSerializer(devices_of_user(user_id=request.user.pk), many=True).data)
+        return Response(DeviceSerializer(devices_of_user(user_id=_caller(request)), many=True).data)
 
     @extend_schema(
         request=InputSerializer, responses={201: CreatedSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED}
@@ -213,7 +222,7 @@ class DeviceListApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        device = device_register(user_id=request.user.pk, **serializer.validated_data)
+        device = device_register(user_id=_caller(request), **serializer.validated_data)
         return Response(self.CreatedSerializer(device).data, status=status.HTTP_201_CREATED)
 
 
@@ -222,7 +231,7 @@ class DeviceDetailApi(APIView):
 
     @extend_schema(responses={204: None, 401: NOT_AUTHENTICATED, 404: NOT_FOUND})
     def delete(self, request: Request, device_id: int) -> Response:
-        device_delete(user_id=request.user.pk, device_id=device_id)
+        device_delete(user_id=_caller(request), device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -243,7 +252,7 @@ class PreferencesApi(APIView):
 
     @extend_schema(responses={200: PreferencesSerializer, 401: NOT_AUTHENTICATED})
     def get(self, request: Request) -> Response:
-        return Response(push_preferences(user_id=request.user.pk))
+        return Response(push_preferences(user_id=_caller(request)))
 
     @extend_schema(
         request=PreferencesSerializer,
@@ -254,8 +263,8 @@ class PreferencesApi(APIView):
         serializer.is_valid(raise_exception=True)
         if not isinstance(request.data, dict) or not serializer.validated_data:
             raise BadRequest("give `time_zone` and/or `quiet_hours`")
-        preferences_update(user_id=request.user.pk, **serializer.validated_data)
-        return Response(push_preferences(user_id=request.user.pk))
+        preferences_update(user_id=_caller(request), **serializer.validated_data)
+        return Response(push_preferences(user_id=_caller(request)))
 
 
 class ConversationMuteApi(APIView):
@@ -266,10 +275,10 @@ class ConversationMuteApi(APIView):
         request=None, responses={204: None, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
     )
     def post(self, request: Request, conversation_id: int) -> Response:
-        conversation_mute(user_id=request.user.pk, conversation_id=conversation_id)
+        conversation_mute(user_id=_caller(request), conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses={204: None, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND})
     def delete(self, request: Request, conversation_id: int) -> Response:
-        conversation_unmute(user_id=request.user.pk, conversation_id=conversation_id)
+        conversation_unmute(user_id=_caller(request), conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

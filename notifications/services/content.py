@@ -71,7 +71,7 @@ def push_message(*, job: PushJob, item_ids: list[int]) -> PushMessage:
         title=title,
         body=body,
         payload=payload,
-        priority=job.priority,
+        priority=job.priority,  # type: ignore[arg-type]  # a Priority value, checked on the way in
         silent=job.priority == Priority.P2,
         collapse_key=collapse_key,
         ttl_seconds=PUSH_TTL_SECONDS,

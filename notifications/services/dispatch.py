@@ -215,7 +215,7 @@ def _escalate_p0(*, now: dt.datetime) -> int:
         devices = _device_ids(user_ids, sms=False)
         phones = _device_ids(user_ids, sms=True) if _sms_allowed_for_p0() else {}
         interval = dt.timedelta(seconds=settings.IMS_P0_ESCALATE_SECONDS)
-        jobs = []
+        jobs: list[PushJob] = []
         for claim in claims:
             claim.rung += 1
             targets = devices if claim.rung == 1 else phones
@@ -238,7 +238,7 @@ def _release_deferred(*, now: dt.datetime) -> int:
         by_device: dict[int, list[PushJob]] = defaultdict(list)
         for job in jobs:
             by_device[job.device_id].append(job)
-        carriers = []
+        carriers: list[int] = []
         for group in by_device.values():
             carrier = max(group, key=lambda job: job.item_id)
             carrier.item_ids = sorted({item_id for job in group for item_id in job.item_ids})

@@ -57,7 +57,12 @@ def push_job_send(*, job_id: int, now: dt.datetime | None = None) -> PushOutcome
     try:
         message = push_message(job=job, item_ids=item_ids)
         result = provider.send(
-            target=PushTarget(kind=device.kind, address=device.address, keys=device.keys), message=message
+            target=PushTarget(
+                kind=device.kind,  # type: ignore[arg-type]  # a Device.Kind value
+                address=device.address,
+                keys=device.keys,
+            ),
+            message=message,
         )
     except PushError as error:
         return _failed(job, error=error, latency_ms=_ms_since(started), now=now)

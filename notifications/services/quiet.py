@@ -16,6 +16,7 @@ def quiet_hours_end(
     """
     if start is None or end is None or start == end:
         return None
+    zone: dt.tzinfo
     try:
         zone = zoneinfo.ZoneInfo(time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
