@@ -18,9 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging import inbound
 from messaging.serializers import ATTACHMENT_SCHEMA, ErrorSerializer
 from messaging.services.uploads import upload_for_reader, upload_is_inline, upload_store, upload_url
 from messaging.upload_handlers import UploadLimitHandler, check_content_length
+from messaging.views import caller_id
 
 SERVED_FILE_CSP = "default-src 'none'; img-src 'self'; sandbox"
 
@@ -44,9 +46,10 @@ class UploadCreateApi(APIView):
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # Before anything reads the body: the CSRF check of session auth parses it.
-        request.upload_handlers.insert(
-            0, UploadLimitHandler(request, limit_bytes=settings.IMS_MAX_UPLOAD_BYTES)
-        )
+        request.upload_handlers = [
+            UploadLimitHandler(request, limit_bytes=settings.IMS_MAX_UPLOAD_BYTES),
+            *request.upload_handlers,
+        ]
         return super().initialize_request(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
@@ -69,7 +72,9 @@ class UploadCreateApi(APIView):
     )
     def post(self, request: Request, conversation_id: int) -> Response:
         upload = upload_store(
-            conversation_id=conversation_id, uploader_id=request.user.pk, file=request.FILES.get("file")
+            conversation_id=inbound.check_id(conversation_id),
+            uploader_id=caller_id(request),
+            file=request.FILES.get("file"),
         )
         body = {"url": upload_url(upload), "name": upload.name, "size": upload.size, "mime": upload.mime}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
@@ -80,7 +85,7 @@ class UploadFileApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file.")})
     def get(self, request: Request, upload_id: str, name: str) -> FileResponse:
-        upload = upload_for_reader(upload_id=upload_id, user_id=request.user.pk)
+        upload = upload_for_reader(upload_id=upload_id, user_id=caller_id(request))
         inline = upload_is_inline(upload)
         response = FileResponse(
             upload.file.open("rb"),

@@ -9,7 +9,7 @@ a body that fails an input serializer gets DRF's {"<field>": ["..."]} with 400.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from messaging.selectors.conversations import (
     conversation_history,
     conversation_member_ids,
     conversation_summaries,
+    message_deliveries,
 )
 from messaging.selectors.presence import online_user_ids
 from messaging.selectors.users import user_directory
@@ -323,7 +324,8 @@ class HistoryPagination(CursorPagination):
 
 class ConversationMessagesApi(APIView):
     """A conversation's history, newest first, one cursor page at a time (`next` walks
-    back in time). Members only."""
+    back in time). Members only. The caller's own messages carry `delivery`
+    ({recipients, delivered, read}), so a reloaded page shows the same ticks as a live one."""
 
     pagination_class = HistoryPagination
 
@@ -339,10 +341,21 @@ class ConversationMessagesApi(APIView):
         # Raises forbidden for a non-member, not_found for an unknown conversation.
         conversation_member_ids(conversation_id=inbound.check_id(conversation_id), user_id=caller_id(request))
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(
-            conversation_history(conversation_id=conversation_id), request, view=self
+        page = (
+            paginator.paginate_queryset(
+                conversation_history(conversation_id=conversation_id), request, view=self
+            )
+            or []
         )
-        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
+        me = caller_id(request)
+        deliveries = message_deliveries(message_ids=[m.pk for m in page if m.sender_id == me])
+        results = []
+        for message, data in zip(page, MessageSerializer(page, many=True).data, strict=True):
+            delivery = deliveries.get(message.pk)
+            if delivery is not None:
+                data = {**data, "delivery": asdict(delivery)}
+            results.append(data)
+        return paginator.get_paginated_response(results)
 
 
 class WsTicketApi(APIView):

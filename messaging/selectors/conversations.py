@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from messaging.errors import Forbidden, NotFound
@@ -45,14 +46,6 @@ def conversation_member_ids(*, conversation_id: int, user_id: int) -> list[int]:
     """Members of a conversation the user belongs to; raises not_found or forbidden."""
     found = conversation_memberships(conversation_ids=[conversation_id])
     return require_membership(conversation_id=conversation_id, user_id=user_id, found=found).member_ids
-
-
-def conversations_for_user(*, user_id: int) -> QuerySet[Conversation]:
-    return (
-        Conversation.objects.filter(memberships__user_id=user_id)
-        .prefetch_related("memberships")
-        .order_by("-id")
-    )
 
 
 def unread_counts(*, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
@@ -105,3 +98,31 @@ def conversation_summaries(*, user_id: int, conversation_id: int | None = None) 
         )
         for c in rows
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """How far a message got: of its recipients, how many have it and how many read it."""
+
+    recipients: int
+    delivered: int  # read implies delivered
+    read: int
+
+
+def message_deliveries(*, message_ids: Collection[Any]) -> dict[Any, Delivery]:
+    """Delivery of each message to its recipients (not the sender's own copy), one query."""
+    rows = (
+        StreamItem.objects.filter(message_id__in=message_ids, is_own=False)
+        .values("message_id")
+        .annotate(
+            recipients=Count("id"),
+            delivered=Count("id", filter=Q(delivered_at__isnull=False)),
+            read=Count("id", filter=Q(read_at__isnull=False)),
+        )
+    )
+    return {
+        row["message_id"]: Delivery(
+            recipients=row["recipients"], delivered=row["delivered"], read=row["read"]
+        )
+        for row in rows
+    }

@@ -58,7 +58,7 @@ def upload_store(*, conversation_id: int, uploader_id: int, file: UploadedFile |
     conversation_member_ids(conversation_id=conversation_id, user_id=uploader_id)
     if file is None:
         raise BadRequest("send the file as the multipart field `file`", field="file")
-    name = clean_file_name(file.name)
+    name = clean_file_name(file.name or "")
     file.seek(0)
     head = file.read(16)
     file.seek(0)
@@ -66,7 +66,7 @@ def upload_store(*, conversation_id: int, uploader_id: int, file: UploadedFile |
         conversation_id=conversation_id,
         uploader_id=uploader_id,
         name=name,
-        size=file.size,
+        size=file.size or 0,
         mime=sniff_mime(head=head, name=name),
     )
     upload.file.save(name, file, save=False)

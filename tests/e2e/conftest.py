@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from messaging.models import User
 from tests.conftest import token_of
-from tests.e2e.harness import START_TIMEOUT_S, DaphneServer, WsClient, database_url, free_port
+from tests.e2e.harness import START_TIMEOUT_SECONDS, DaphneServer, WsClient, database_url, free_port
 
 StartServer = Callable[..., DaphneServer]
 
@@ -82,7 +82,7 @@ def ws_connect() -> Iterator[Connect]:
         ) -> WsClient:
             if token is None and user is not None:
                 token = token_of(user)
-            kwargs.setdefault("open_timeout", START_TIMEOUT_S)
+            kwargs.setdefault("open_timeout", START_TIMEOUT_SECONDS)
             kwargs.setdefault("max_size", 4 * 2**20)
             # Only the protocol's own heartbeat: tests decide when a client is silent.
             kwargs.setdefault("ping_interval", None)

@@ -24,8 +24,8 @@ from messaging.models import User
 BASE_DIR = Path(__file__).resolve().parents[2]
 DAPHNE = Path(sys.executable).with_name("daphne")
 # The machine is shared with other test runs: be patient, but never wait forever.
-START_TIMEOUT_S = 30.0
-RECV_TIMEOUT_S = 15.0
+START_TIMEOUT_SECONDS = 30.0
+RECV_TIMEOUT_SECONDS = 15.0
 # Frames that arrive on their own schedule; tests that do not ask for them skip them.
 NOISE = frozenset({"ping", "pong", "presence", "typing", "receipt"})
 
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def wait_until(
-    condition: Callable[[], Any], *, timeout: float = RECV_TIMEOUT_S, what: str = "condition"
+    condition: Callable[[], Any], *, timeout: float = RECV_TIMEOUT_SECONDS, what: str = "condition"
 ) -> Any:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -105,7 +105,7 @@ class DaphneServer:
         return self
 
     def _wait_listening(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"daphne {self.name} exited with {self.process.returncode}:\n{self.stderr()}")
@@ -113,13 +113,13 @@ class DaphneServer:
                 return
             time.sleep(0.05)
         self.kill()
-        pytest.fail(f"daphne {self.name} did not listen on {self.port} within {START_TIMEOUT_S:g} s")
+        pytest.fail(f"daphne {self.name} did not listen on {self.port} within {START_TIMEOUT_SECONDS:g} s")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as on a crash or power loss."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=START_TIMEOUT_S)
+            self.process.wait(timeout=START_TIMEOUT_SECONDS)
 
     def stderr(self) -> str:
         return self.stderr_log.read_text(errors="replace") if self.stderr_log.exists() else ""
@@ -140,7 +140,7 @@ class WsClient:
     def send_raw(self, data: str | bytes) -> None:
         self.ws.send(data)
 
-    def recv(self, *, timeout: float = RECV_TIMEOUT_S, skip: frozenset[str] = NOISE) -> dict[str, Any]:
+    def recv(self, *, timeout: float = RECV_TIMEOUT_SECONDS, skip: frozenset[str] = NOISE) -> dict[str, Any]:
         """The next frame whose type is not in `skip`."""
         deadline = time.monotonic() + timeout
         while True:
@@ -151,16 +151,16 @@ class WsClient:
             if frame["type"] not in skip:
                 return frame
 
-    def recv_type(self, kind: str, *, timeout: float = RECV_TIMEOUT_S) -> dict[str, Any]:
+    def recv_type(self, kind: str, *, timeout: float = RECV_TIMEOUT_SECONDS) -> dict[str, Any]:
         """The next frame of this type; fails on any other frame that is not noise."""
         frame = self.recv(timeout=timeout, skip=NOISE - {kind})
         assert frame["type"] == kind, f"expected {kind}, got {frame}"
         return frame
 
-    def assert_silent(self, *, for_s: float) -> None:
-        """Nothing but noise arrives for `for_s` seconds (proving an absence takes a wait)."""
+    def assert_silent(self, *, for_seconds: float) -> None:
+        """Nothing but noise arrives for `for_seconds` seconds (proving an absence takes a wait)."""
         with contextlib.suppress(TimeoutError):
-            frame = self.recv(timeout=for_s)
+            frame = self.recv(timeout=for_seconds)
             pytest.fail(f"expected no frame, got {frame}")
 
     def handshake(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -187,7 +187,7 @@ class WsClient:
             seen.append(frame)
         return seen
 
-    def close_code(self, *, timeout: float = RECV_TIMEOUT_S) -> int | None:
+    def close_code(self, *, timeout: float = RECV_TIMEOUT_SECONDS) -> int | None:
         """Wait for the server to close the connection; the close code it sent."""
         deadline = time.monotonic() + timeout
         try:

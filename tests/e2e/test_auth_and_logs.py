@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from messaging.models import WsTicket
 from messaging.services.tickets import ws_ticket_issue
 from tests.conftest import token_of
-from tests.e2e.harness import START_TIMEOUT_S, send_text
+from tests.e2e.harness import START_TIMEOUT_SECONDS, send_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,12 +26,12 @@ FORGED_TOKEN = "0123456789abcdef0123456789abcdef01234567"
 def refused_status(url: str, **kwargs) -> int:
     """The HTTP status of a refused handshake; fails the test if the server says 101."""
     with pytest.raises(InvalidStatus) as refused:
-        connect(url, open_timeout=START_TIMEOUT_S, **kwargs).close()
+        connect(url, open_timeout=START_TIMEOUT_SECONDS, **kwargs).close()
     return refused.value.response.status_code
 
 
 def hello_user_id(ws) -> int:
-    hello = json.loads(ws.recv(timeout=START_TIMEOUT_S))
+    hello = json.loads(ws.recv(timeout=START_TIMEOUT_SECONDS))
     assert hello["type"] == "hello"
     return hello["user_id"]
 
@@ -58,7 +58,7 @@ def test_bad_credentials_are_refused_with_403_never_101(server, alice, bob):
 
 def test_a_ticket_works_once_and_not_after_it_expires(server, alice):
     ticket = ws_ticket_issue(user_id=alice.pk).key
-    with connect(server.ws_url(ticket=ticket), open_timeout=START_TIMEOUT_S) as ws:
+    with connect(server.ws_url(ticket=ticket), open_timeout=START_TIMEOUT_SECONDS) as ws:
         assert hello_user_id(ws) == alice.pk
     assert refused_status(server.ws_url(ticket=ticket)) == 403
 
@@ -76,7 +76,7 @@ def test_a_session_cookie_works_only_with_a_same_site_origin(server, alice):
     assert refused_status(server.ws_url(), additional_headers=cookie) == 403
 
     with connect(
-        server.ws_url(), additional_headers=cookie, origin=server.origin, open_timeout=START_TIMEOUT_S
+        server.ws_url(), additional_headers=cookie, origin=server.origin, open_timeout=START_TIMEOUT_SECONDS
     ) as ws:
         assert hello_user_id(ws) == alice.pk
 
@@ -103,8 +103,8 @@ def test_the_token_never_appears_in_the_access_log_or_stderr(start_server, ws_co
     assert refused_status(server.ws_url(token=FORGED_TOKEN)) == 403
     ticket = ws_ticket_issue(user_id=alice.pk).key
     secrets.append(ticket)
-    with connect(server.ws_url(ticket=ticket), open_timeout=START_TIMEOUT_S) as ws:
-        ws.recv(timeout=START_TIMEOUT_S)
+    with connect(server.ws_url(ticket=ticket), open_timeout=START_TIMEOUT_SECONDS) as ws:
+        ws.recv(timeout=START_TIMEOUT_SECONDS)
     sender.close()
     receiver.close()
 
@@ -115,7 +115,7 @@ def test_the_token_never_appears_in_the_access_log_or_stderr(start_server, ws_co
 def test_the_token_never_appears_in_the_access_log_when_the_upgrade_is_missing(server, alice):
     # A proxy that strips the Upgrade header turns the handshake into a plain GET.
     token = token_of(alice)
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=START_TIMEOUT_S)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=START_TIMEOUT_SECONDS)
     connection.request("GET", f"/ws/?token={token}")
     status = connection.getresponse().status
     connection.close()

@@ -12,7 +12,7 @@ from tests.e2e.harness import send_text, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-HEARTBEAT_S = 1
+HEARTBEAT_SECONDS = 1
 
 
 class PingAnswerer(threading.Thread):
@@ -46,7 +46,7 @@ class PingAnswerer(threading.Thread):
 def test_a_silent_client_is_pinged_then_closed_with_4408_and_keeps_its_pending_items(
     start_server, ws_connect, alice, bob
 ):
-    server = start_server(IMS_HEARTBEAT_SECONDS=str(HEARTBEAT_S))
+    server = start_server(IMS_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS))
     sender = ws_connect(server, alice)
     sender.handshake()
     send_text(sender, to=bob, content="still pending")
@@ -60,17 +60,17 @@ def test_a_silent_client_is_pinged_then_closed_with_4408_and_keeps_its_pending_i
     connected_at = time.monotonic()
     silent = ws_connect(server, bob)
     hello, replay = silent.handshake()
-    assert hello["heartbeat_s"] == HEARTBEAT_S
+    assert hello["heartbeat_s"] == HEARTBEAT_SECONDS
     assert [item["data"]["content"] for item in replay["items"]] == ["still pending"]
-    ping = silent.recv_type("ping", timeout=5 * HEARTBEAT_S)
+    ping = silent.recv_type("ping", timeout=5 * HEARTBEAT_SECONDS)
     assert ping["ts"].endswith("Z")
 
-    assert silent.close_code(timeout=10 * HEARTBEAT_S) == 4408
+    assert silent.close_code(timeout=10 * HEARTBEAT_SECONDS) == 4408
     silent_for = time.monotonic() - connected_at
-    assert 2 * HEARTBEAT_S <= silent_for < 6 * HEARTBEAT_S
+    assert 2 * HEARTBEAT_SECONDS <= silent_for < 6 * HEARTBEAT_SECONDS
 
     # The client that answers pings outlives several heartbeats.
-    wait_until(lambda: answerer.pings >= 4, timeout=10 * HEARTBEAT_S, what="four pings answered")
+    wait_until(lambda: answerer.pings >= 4, timeout=10 * HEARTBEAT_SECONDS, what="four pings answered")
     answerer.stop()
     assert answerer.closed is None
     assert lively.roundtrip() == []

@@ -10,7 +10,7 @@ from tests.e2e.harness import send_text
 pytestmark = [pytest.mark.e2e, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 # redis-py's default read timeout is 5 s (DESIGN.md, known traps): idle three times as long.
-IDLE_S = 15
+IDLE_SECONDS = 15
 # No protocol pings while idle: the layer's own socket must survive the silence.
 QUIET = {"IMS_HEARTBEAT_SECONDS": "60"}
 
@@ -22,7 +22,7 @@ def test_a_connection_idle_for_15_seconds_on_redis_still_receives(
     receiver = ws_connect(server, bob)
     receiver.handshake()
     try:
-        receiver.assert_silent(for_s=IDLE_S)
+        receiver.assert_silent(for_seconds=IDLE_SECONDS)
     except ConnectionClosed as closed:
         code = closed.rcvd.code if closed.rcvd else None
         pytest.fail(f"the server closed an idle connection (code {code}):\n{server.stderr()[-2000:]}")

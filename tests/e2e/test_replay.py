@@ -149,9 +149,9 @@ def test_replay_sends_the_next_page_only_after_the_previous_one_is_acked(server,
     sender.handshake()
     send_and_confirm(sender, to=bob, contents=["live during replay"])
 
-    receiver.assert_silent(for_s=1.0)
+    receiver.assert_silent(for_seconds=1.0)
     receiver.send({"type": "ack", "seqs": list(range(1, 100))})
-    receiver.assert_silent(for_s=1.0)
+    receiver.assert_silent(for_seconds=1.0)
     receiver.send({"type": "ack", "seqs": [100]})
 
     second = receiver.recv_type("offline_messages")

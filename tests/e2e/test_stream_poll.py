@@ -43,4 +43,4 @@ def test_a_lost_last_event_is_recovered_without_any_later_traffic(server, ws_con
 
     assert time.monotonic() - started < WITHIN_SECONDS
     assert (frame["seq"], frame["data"]["content"]) == (2, "the last of a burst")
-    client.assert_silent(for_s=1.5)  # and only once
+    client.assert_silent(for_seconds=1.5)  # and only once

@@ -9,7 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from messaging import frames
-from messaging.models import Conversation
+from messaging.models import Conversation, StreamItem
+from messaging.services.conversations import conversation_create_group
+from messaging.services.receipts import messages_mark_read
+from messaging.services.stream import items_ack
 from messaging.views import HistoryPagination
 from tests.factories import GroupFactory, UserFactory
 from tests.messaging.rest_client import api_as, row_counts, send, use_fast_password_hashing
@@ -312,3 +315,17 @@ def test_history_with_a_forged_cursor_is_not_found(alice, bob, cursor):
     response = api_as(bob).get(history_url(conversation_id), {"cursor": cursor})
 
     assert response.status_code == 404
+
+
+def test_history_tells_the_sender_how_far_each_own_message_got(alice, bob, carol):
+    group = conversation_create_group(creator_id=alice.pk, title="Trio", member_ids=[bob.pk, carol.pk])
+    mine = send(alice, "status?", conversation_id=group.pk)
+    theirs = send(bob, "fine", conversation_id=group.pk)
+    items_ack(user_id=bob.pk, seqs=[StreamItem.objects.get(user=bob, message=mine).seq])
+    messages_mark_read(user_id=carol.pk, msg_ids=[mine.msg_id])
+
+    results = api_as(alice).get(f"/api/conversations/{group.pk}/messages/").json()["results"]
+
+    by_id = {result["msg_id"]: result for result in results}
+    assert by_id[mine.msg_id]["delivery"] == {"recipients": 2, "delivered": 2, "read": 1}
+    assert "delivery" not in by_id[theirs.msg_id]  # only the sender learns how far it got

@@ -15,17 +15,17 @@ from tests.messaging.wsclient import ws_connect, ws_isolation  # noqa: F401  (fi
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ws_isolation")]
 
-HEARTBEAT_S = 0.5
+HEARTBEAT_SECONDS = 0.5
 
 
 @pytest.fixture(autouse=True)
 def fast_heartbeat(settings):
-    settings.IMS_HEARTBEAT_SECONDS = HEARTBEAT_S
+    settings.IMS_HEARTBEAT_SECONDS = HEARTBEAT_SECONDS
 
 
 async def test_the_server_pings_every_heartbeat(alice):
     async with ws_connect(alice) as ws:
-        assert ws.hello["heartbeat_s"] == HEARTBEAT_S
+        assert ws.hello["heartbeat_s"] == HEARTBEAT_SECONDS
         loop = asyncio.get_running_loop()
         started = loop.time()
         first = await ws.receive_type("ping", timeout=5)
@@ -33,7 +33,7 @@ async def test_the_server_pings_every_heartbeat(alice):
         await ws.send({"type": "pong"})
         await ws.receive_type("ping", timeout=5)
         # Two pings, about a heartbeat apart (generous bounds: a busy 2-core machine).
-        assert 2 * HEARTBEAT_S * 0.8 <= loop.time() - started < 5
+        assert 2 * HEARTBEAT_SECONDS * 0.8 <= loop.time() - started < 5
 
 
 async def test_a_silent_client_is_closed_with_4408(alice):
@@ -41,17 +41,17 @@ async def test_a_silent_client_is_closed_with_4408(alice):
         loop = asyncio.get_running_loop()
         started = loop.time()
         assert await ws.receive_close(timeout=5) == 4408
-        assert loop.time() - started >= 2 * HEARTBEAT_S * 0.8
+        assert loop.time() - started >= 2 * HEARTBEAT_SECONDS * 0.8
 
 
 async def test_a_client_that_keeps_talking_is_not_closed(alice):
     async with ws_connect(alice) as ws:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5 * HEARTBEAT_S
+        deadline = loop.time() + 5 * HEARTBEAT_SECONDS
         while loop.time() < deadline:
             await ws.send({"type": "ping"})
             await ws.receive_until("pong", skipping={"ping"})
-            await asyncio.sleep(HEARTBEAT_S / 2)
+            await asyncio.sleep(HEARTBEAT_SECONDS / 2)
         await ws.send({"type": "ping"})
         await ws.receive_until("pong", skipping={"ping"})
 

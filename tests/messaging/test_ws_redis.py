@@ -22,7 +22,7 @@ pytestmark = [
 ]
 
 # Longer than redis-py's default read timeout plus channels-redis's 5 s blocking pop.
-IDLE_S = 6
+IDLE_SECONDS = 6
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def redis_layer(settings, redis_url) -> None:
 
 async def test_an_idle_connection_still_receives_on_redis(alice, bob):
     async with ws_connect(bob) as ws:
-        await ws.assert_nothing(IDLE_S)
+        await ws.assert_nothing(IDLE_SECONDS)
         await database_sync_to_async(message_send)(
             sender_id=alice.pk, to=bob.pk, content="still there?", client_msg_id="idle"
         )

@@ -15,7 +15,7 @@ from messaging.models import PendingItem, StreamItem, User
 from messaging.services.messages import message_send
 from messaging.services.stream import NewItem, StreamEntry, stream_append
 from tests.messaging.wsclient import (
-    SILENCE_S,
+    SILENCE_SECONDS,
     WsClient,
     channel_name_of,
     token_key,
@@ -442,7 +442,7 @@ async def test_items_replayed_on_connect_are_not_forwarded_again_when_their_even
         assert seqs_of(page) == [1, 2]
         # A late event for an item the replay already carried.
         await delivery.publish([(bob.pk, delivery.item_event(2, page["items"][1]))])
-        await ws.assert_nothing(SILENCE_S)
+        await ws.assert_nothing(SILENCE_SECONDS)
 
 
 async def test_a_live_item_and_its_replay_are_the_same_frame(alice, bob):

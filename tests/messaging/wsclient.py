@@ -33,8 +33,8 @@ from messaging.models import Connection, User
 
 # Things that must arrive get a generous timeout (2 cores, other runs beside ours);
 # "nothing more arrives" waits briefly.
-ARRIVES_S = 5.0
-SILENCE_S = 0.3
+ARRIVES_SECONDS = 5.0
+SILENCE_SECONDS = 0.3
 SAME_SITE_ORIGIN = "http://127.0.0.1"
 
 Frame = dict[str, Any]
@@ -56,7 +56,7 @@ class WsClient:
 
     # --- output of the server ---------------------------------------------------------
 
-    async def receive_event(self, timeout: float = ARRIVES_S) -> dict[str, Any]:
+    async def receive_event(self, timeout: float = ARRIVES_SECONDS) -> dict[str, Any]:
         """The next ASGI message the application sent (websocket.send or websocket.close)."""
         future = self.communicator.future
         if future.done():
@@ -68,7 +68,7 @@ class WsClient:
                 future.result()
             raise AssertionError(f"nothing arrived within {timeout} s") from None
 
-    async def receive(self, timeout: float = ARRIVES_S) -> Frame:
+    async def receive(self, timeout: float = ARRIVES_SECONDS) -> Frame:
         """The next frame, decoded; fails on a close or a binary frame."""
         event = await self.receive_event(timeout)
         if event["type"] == "websocket.close":
@@ -80,14 +80,14 @@ class WsClient:
         assert isinstance(frame.get("type"), str), frame
         return frame
 
-    async def receive_type(self, kind: str, timeout: float = ARRIVES_S) -> Frame:
+    async def receive_type(self, kind: str, timeout: float = ARRIVES_SECONDS) -> Frame:
         """The next frame, which must be of this type."""
         frame = await self.receive(timeout)
         assert frame["type"] == kind, f"expected {kind!r}, got {frame}"
         return frame
 
     async def receive_until(
-        self, kind: str, *, skipping: Iterable[str] | None = None, timeout: float = ARRIVES_S
+        self, kind: str, *, skipping: Iterable[str] | None = None, timeout: float = ARRIVES_SECONDS
     ) -> Frame:
         """The first frame of this type; frames before it are skipped (only the listed
         types, when `skipping` is given)."""
@@ -100,7 +100,7 @@ class WsClient:
                 return frame
             assert allowed is None or frame["type"] in allowed, f"unexpected frame before {kind!r}: {frame}"
 
-    async def receive_close(self, timeout: float = ARRIVES_S) -> int | None:
+    async def receive_close(self, timeout: float = ARRIVES_SECONDS) -> int | None:
         """Skip frames until the server closes the socket; returns the close code."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -109,7 +109,7 @@ class WsClient:
             if event["type"] == "websocket.close":
                 return event.get("code")
 
-    async def assert_nothing(self, timeout: float = SILENCE_S, *, ignoring: Iterable[str] = ()) -> None:
+    async def assert_nothing(self, timeout: float = SILENCE_SECONDS, *, ignoring: Iterable[str] = ()) -> None:
         """Nothing (except frames of the ignored types) arrives within `timeout`."""
         ignored = set(ignoring)
         loop = asyncio.get_running_loop()
@@ -137,7 +137,7 @@ class WsClient:
     async def send_bytes(self, data: bytes) -> None:
         await self.communicator.send_input({"type": "websocket.receive", "bytes": data})
 
-    async def request(self, frame: Frame, kind: str, *, timeout: float = ARRIVES_S) -> Frame:
+    async def request(self, frame: Frame, kind: str, *, timeout: float = ARRIVES_SECONDS) -> Frame:
         """Send a frame and return the next frame, which must be of type `kind`."""
         await self.send(frame)
         return await self.receive_type(kind, timeout)
@@ -210,13 +210,13 @@ async def refused(path: str, headers: list[tuple[bytes, bytes]] | None = None) -
     communicator = WebsocketCommunicator(application, path, headers=headers)
     try:
         await communicator.send_input({"type": "websocket.connect"})
-        first = await asyncio.wait_for(communicator.output_queue.get(), ARRIVES_S)
+        first = await asyncio.wait_for(communicator.output_queue.get(), ARRIVES_SECONDS)
         if first["type"] != "websocket.close":
             return False
         return communicator.output_queue.empty()
     finally:
         with suppress(Exception):
-            await communicator.disconnect(timeout=ARRIVES_S)
+            await communicator.disconnect(timeout=ARRIVES_SECONDS)
 
 
 @asynccontextmanager
@@ -237,7 +237,7 @@ async def ws_connect(
     communicator = WebsocketCommunicator(application, path, headers=headers)
     client = WsClient(communicator)
     try:
-        connected, code = await communicator.connect(timeout=ARRIVES_S)
+        connected, code = await communicator.connect(timeout=ARRIVES_SECONDS)
         assert connected, f"handshake refused (close code {code})"
         client.hello = await client.receive_type("hello")
         if empty_replay:
@@ -247,7 +247,7 @@ async def ws_connect(
         yield client
     finally:
         with suppress(Exception):
-            await communicator.disconnect(timeout=ARRIVES_S)
+            await communicator.disconnect(timeout=ARRIVES_SECONDS)
 
 
 async def channel_name_of(user: User) -> str:

@@ -117,6 +117,16 @@ function closeConversation() {
 
 // --- history and reading --------------------------------------------------------------
 
+/** The tick of an own message from its history `delivery`: read or delivered once every
+ * recipient has it (in a group, read as soon as one member has read it: "Read by N"). */
+function historyStatus(delivery) {
+  if (!delivery || delivery.recipients === 0) return "sent";
+  const group = delivery.recipients > 1;
+  if (delivery.read === delivery.recipients || (group && delivery.read > 0)) return "read";
+  if (delivery.delivered === delivery.recipients) return "delivered";
+  return "sent";
+}
+
 async function loadOlder() {
   const key = state.openKey;
   const t = thread(key);
@@ -130,7 +140,8 @@ async function loadOlder() {
     let unread = firstPage ? conversation?.unread_count || 0 : 0;
     for (const data of page.results) {
       const own = data.sender_id === state.me.id;
-      const record = putMessage(recordFromMessage(data, own ? "sent" : "received"));
+      const record = putMessage(recordFromMessage(data, own ? historyStatus(data.delivery) : "received"));
+      if (own && data.delivery) record.readCount = data.delivery.read;
       // The newest `unread_count` messages of others are the unread ones.
       if (!own && record.readByMe === undefined) record.readByMe = unread-- <= 0;
     }

@@ -43,7 +43,8 @@ function subtitle(conversation, peerId) {
 function tick(record) {
   const { glyph, label } = TICKS[record.status] || TICKS.sent;
   const conversation = currentConversation();
-  const readers = record.readers.size;
+  // Readers counted by the history, plus those whose receipts came since.
+  const readers = (record.readCount || 0) + record.readers.size;
   const text =
     record.status === "read" && conversation?.kind === "group" ? `Read by ${readers}` : label;
   return h("span", { class: `tick tick-${record.status}`, role: "img", "aria-label": text, title: text }, glyph);
