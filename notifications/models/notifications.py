@@ -16,7 +16,7 @@ class Category(models.TextChoices):
     SECURITY = "security"
     CHAT = "chat"
     MENTION = "mention"
-    TODO = "todo"
+    TO_DO = "todo", "Todo"
     APPROVAL = "approval"
     ANNOUNCEMENT = "announcement"
     NEWS = "news"
