@@ -38,6 +38,7 @@ __all__ = [
     "append_to_streams",
     "asend_message",
     "asend_message_to_conversation",
+    "async_twin",
     "iso",
     "item_frames",
     "mark_read",
@@ -57,7 +58,7 @@ def _pk(ref: Any) -> int:
     return ref if isinstance(ref, int) else ref.pk
 
 
-def _async_twin(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+def async_twin(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`func` for async code: the same contract, run in a worker thread."""
 
     @functools.wraps(func)
@@ -132,5 +133,5 @@ def mark_read(*, user_id: int, msg_ids: Sequence[str] = (), notification_ids: Se
     return items_mark_read(user_id=user_id, msg_ids=msg_ids, notification_ids=notification_ids)
 
 
-asend_message = _async_twin(send_message)
-asend_message_to_conversation = _async_twin(send_message_to_conversation)
+asend_message = async_twin(send_message)
+asend_message_to_conversation = async_twin(send_message_to_conversation)

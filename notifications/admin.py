@@ -15,21 +15,11 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from imsproject.admin import ReadOnlyAdminMixin
 from messaging.models import StreamItem
 from notifications.models import Device, ExpiryRun, Notification, PushAttempt, PushJob
 from notifications.providers import all_providers
 from notifications.services.dispatch import push_jobs_retry
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 def read_counts(notification_ids: list[int]) -> Counter:
@@ -45,7 +35,7 @@ def read_counts(notification_ids: list[int]) -> Counter:
 
 
 @admin.register(Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "title", "priority", "category", "sender", "recipient_count", "reads", "created_at")
     list_filter = ("priority", "category")
     search_fields = ("title",)
@@ -114,7 +104,7 @@ def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Q
 
 
 @admin.register(PushJob)
-class PushJobAdmin(ProvidersNoteMixin, ReadOnlyAdmin):
+class PushJobAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "key",
@@ -137,7 +127,7 @@ class PushJobAdmin(ProvidersNoteMixin, ReadOnlyAdmin):
 
 
 @admin.register(PushAttempt)
-class PushAttemptAdmin(ProvidersNoteMixin, ReadOnlyAdmin):
+class PushAttemptAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -159,5 +149,5 @@ class PushAttemptAdmin(ProvidersNoteMixin, ReadOnlyAdmin):
 
 
 @admin.register(ExpiryRun)
-class ExpiryRunAdmin(ReadOnlyAdmin):
+class ExpiryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("ran_at", "pending_expired", "items_deleted")

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from messaging.api import Priority
+from messaging.api import Priority, async_twin
 from notifications.models import Category, Notification
 from notifications.services.notifications import ALL, notification_send
 
@@ -51,20 +50,7 @@ def send_notification(
     )
 
 
-async def asend_notification(
-    recipients: Sequence[AbstractBaseUser | int] | Literal["all"],
-    title: str,
-    content: str,
-    *,
-    priority: str,
-    category: str,
-    extra: dict[str, Any] | None = None,
-    sender: AbstractBaseUser | str | None = None,
-) -> Notification:
-    """send_notification for async code: the same contract, run in a worker thread."""
-    return await database_sync_to_async(send_notification)(
-        recipients, title, content, priority=priority, category=category, extra=extra, sender=sender
-    )
+asend_notification = async_twin(send_notification)
 
 
 def _pk(ref: Any) -> Any:
