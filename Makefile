@@ -14,6 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+PUSH_BENCH_ARGS ?=
 
 .PHONY: help install run test lint format bench clean
 
@@ -49,9 +50,10 @@ format: install ## apply ruff format and ruff's safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install ## run the benchmarks (bench/run.py, BENCH_ARGS="..." passes options; see docs/benchmarks.md)
+bench: install ## run the benchmarks: bench/run.py (BENCH_ARGS="...") then bench/push.py (PUSH_BENCH_ARGS="..."); see docs/benchmarks.md
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/push.py $(PUSH_BENCH_ARGS)
 
 clean: ## delete local state and caches: var/ (database, broker, beat schedule), bench scratch, caches; keeps .venv
-	rm -rf var bench/.var .pytest_cache .ruff_cache .mypy_cache
+	rm -rf var bench/.var bench/.var-push .pytest_cache .ruff_cache .mypy_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +

@@ -207,6 +207,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-stream-items": {"task": "messaging.tasks.purge_expired", "schedule": 3600.0},
     "reap-stale-connections": {"task": "messaging.tasks.reap_stale_connections", "schedule": 60.0},
+    # Pending items past their grace, P0 escalation, deferred pushes, lost tasks.
+    "dispatch-push": {
+        "task": "notifications.tasks.dispatch_push",
+        "schedule": env_float("IMS_DISPATCH_INTERVAL_SECONDS", 5),
+    },
 }
 
 # --- REST framework ---------------------------------------------------------------------
@@ -252,6 +257,23 @@ IMS_DB_FLUSHES = env_int(
 # A connection whose unsent output passes this is closed with 4429 (a client that does
 # not read must not cost the server unbounded memory).
 IMS_MAX_OUTPUT_BYTES = env_int("IMS_MAX_OUTPUT_BYTES", 1024 * 1024)
+# P3 items of one category reach live connections merged: one `batch` frame for those
+# that arrive within this window after the first, at most this many.
+IMS_MERGE_WINDOW_SECONDS = env_float("IMS_MERGE_WINDOW_SECONDS", 5)
+IMS_MERGE_MAX_ITEMS = env_int("IMS_MERGE_MAX_ITEMS", 10)
+# Third-party push dispatch (notifications.services.dispatch).
+# A P0 item not acked this long after its push is pushed again to every device, then
+# after as long again by SMS.
+IMS_P0_ESCALATE_SECONDS = env_int("IMS_P0_ESCALATE_SECONDS", 60)
+# Temporary provider failures are retried this many times, with exponential backoff and jitter.
+IMS_PUSH_MAX_RETRIES = env_int("IMS_PUSH_MAX_RETRIES", 5)
+# Pending items a dispatcher run claims at most (one transaction); the next run takes the rest.
+IMS_DISPATCH_BATCH_SIZE = env_int("IMS_DISPATCH_BATCH_SIZE", 500)
+IMS_DISPATCH_INTERVAL_SECONDS = env_float("IMS_DISPATCH_INTERVAL_SECONDS", 5)
+# A push still queued or sending after this long lost its task (a killed worker, a broker
+# that dropped the message): the dispatcher enqueues it again. Longer than a push request
+# may take (IMS_PUSH_TIMEOUT_SECONDS).
+IMS_PUSH_LEASE_SECONDS = env_int("IMS_PUSH_LEASE_SECONDS", 60)
 
 # --- Third-party push providers ---------------------------------------------------------
 # notifications.providers builds each provider from these on first use. Secrets come from

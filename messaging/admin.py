@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import Count, Exists, IntegerField, Model, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from imsproject.admin import ReadOnlyAdminMixin
 from messaging.models import (
     Connection,
     Conversation,
@@ -75,19 +76,6 @@ def displayable(text: str) -> str:
     """Text a page can encode: a lone surrogate stored before such text was refused shows as
     U+FFFD instead of failing the whole page."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-class ReadOnlyAdminMixin:
-    """View only: no add, change or delete, whoever the staff user is."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 class FirstRowsInline(admin.TabularInline):

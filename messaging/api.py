@@ -23,9 +23,13 @@ from typing import Any, ParamSpec, TypeVar
 from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from messaging.frames import iso
 from messaging.models import Conversation, Message, Priority, StreamItem
+from messaging.selectors.stream import item_frames
 from messaging.services.messages import message_send
+from messaging.services.receipts import items_mark_read
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
+from messaging.services.text import require_clean_strings, require_text
 
 __all__ = [
     "NewItem",
@@ -34,6 +38,12 @@ __all__ = [
     "append_to_streams",
     "asend_message",
     "asend_message_to_conversation",
+    "async_twin",
+    "iso",
+    "item_frames",
+    "mark_read",
+    "require_clean_strings",
+    "require_text",
     "send_message",
     "send_message_to_conversation",
 ]
@@ -48,7 +58,7 @@ def _pk(ref: Any) -> int:
     return ref if isinstance(ref, int) else ref.pk
 
 
-def _async_twin(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+def async_twin(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """`func` for async code: the same contract, run in a worker thread."""
 
     @functools.wraps(func)
@@ -116,5 +126,12 @@ def append_to_streams(*, entries: Sequence[StreamEntry]) -> list[dict[int, Strea
     return stream_append_many(entries=entries)
 
 
-asend_message = _async_twin(send_message)
-asend_message_to_conversation = _async_twin(send_message_to_conversation)
+def mark_read(*, user_id: int, msg_ids: Sequence[str] = (), notification_ids: Sequence[int] = ()) -> int:
+    """Mark messages and notifications read by this user (they stop pending); every
+    device of the reader, and each message's sender, gets a `read` receipt after commit.
+    Unknown ids and items already read are skipped. Returns how many became read."""
+    return items_mark_read(user_id=user_id, msg_ids=msg_ids, notification_ids=notification_ids)
+
+
+asend_message = async_twin(send_message)
+asend_message_to_conversation = async_twin(send_message_to_conversation)

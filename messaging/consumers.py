@@ -122,6 +122,8 @@ class IMSConsumer(AsyncWebsocketConsumer):
             send=self.send_frame,
             reader=self.reader,
             page_size=settings.IMS_REPLAY_BATCH_SIZE,
+            merge_window_seconds=settings.IMS_MERGE_WINDOW_SECONDS,
+            merge_max_items=settings.IMS_MERGE_MAX_ITEMS,
         )
         await self.accept()
         try:
@@ -165,6 +167,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return
         if self.heartbeat is not None:
             self.heartbeat.cancel()
+        self.session.close()
         stream_poll().discard(self.user_id, self)
         await delivery.leave(self.user_id, self.channel_name)
         peers = await close_batcher().submit((self.user_id, self.channel_name))
@@ -267,7 +270,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
             return False
         kind = event.get("type")
         if kind == delivery.ITEM_EVENT:
-            decision = self.session.item_now(event["seq"])
+            decision = self.session.item_now(event["seq"], event["frame"])
             if decision is None:
                 return False
             if decision:

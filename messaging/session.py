@@ -3,17 +3,21 @@
 This is where the delivery guarantee of PROTOCOL.md lives for a connection: the replay on
 connect with its flow control (the next page only after the last one is acked), live items
 held while a replay runs, gaps in the live stream filled from the database (the channel
-layer drops events), and the connection's own sends answered by `sent` and not repeated as
-`message`. Plain Python with no Channels import: tests drive it with a list for a socket
-and any object with the reads of StreamReader. The consumer only feeds it events.
+layer drops events), the connection's own sends answered by `sent` and not repeated as
+`message`, and P3 items merged into `batch` frames (messaging.merging). Plain Python with
+no Channels import: tests drive it with a list for a socket and any object with the reads
+of StreamReader. The consumer only feeds it events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from messaging.merging import Merger, merge_key
 
 Frame = dict[str, Any]
 # Live items that arrive during a replay wait in memory up to this many; past it they
@@ -58,6 +62,9 @@ class StreamSession:
         reader: StreamReader,
         page_size: int,
         max_held: int | None = None,
+        merge_window_seconds: float = 0,
+        merge_max_items: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._send = send
         self._reader = reader
@@ -69,6 +76,10 @@ class StreamSession:
         self._held_dropped_upto = 0
         self._own_seqs: set[int] = set()  # answered with `sent`, not repeated as `message`
         self.sends_in_flight = 0
+        self._merger = Merger(window_seconds=merge_window_seconds, max_items=merge_max_items)
+        self._clock = clock
+        self._merge_timer: asyncio.TimerHandle | None = None
+        self._merge_flush: asyncio.Task | None = None
         self._opened = False  # until open(): the replay, not a poll, sends the first items
         # The poller runs beside the consumer's own dispatch; both forward items.
         self._lock = asyncio.Lock()
@@ -122,13 +133,15 @@ class StreamSession:
             else:
                 self._held_dropped_upto = max(self._held_dropped_upto, seq)
 
-    def item_now(self, seq: int) -> bool | None:
+    def item_now(self, seq: int, frame: Frame) -> bool | None:
         """The synchronous fast path for a live item: True when it goes out now (the
         caller writes it), False when this connection must not get it (had it already, or
         it is its own send answered by `sent`), None when only the ordered async path
         (`item`) may decide: a replay or a gap fill runs, a send of this connection is in
-        flight, or items before it are missing."""
+        flight, items before it are missing, or P3 items are being merged."""
         if not self._opened or self.replay is not None or self.sends_in_flight or self._lock.locked():
+            return None
+        if self._merger.holding or (self._merger.enabled and merge_key(frame) is not None):
             return None
         if seq <= self.last_forwarded:
             return False
@@ -156,11 +169,18 @@ class StreamSession:
             if self.replay is None:
                 await self._fill_gap(upto=last_seq)
 
+    def close(self) -> None:
+        """The connection is gone: held P3 items stay pending and come back on reconnect."""
+        if self._merge_timer is not None:
+            self._merge_timer.cancel()
+
     # --- replay ----------------------------------------------------------------------------
 
     async def _start_replay(self, *, pending_only: bool, after_seq: int, upto: int) -> None:
         if self.replay is not None and self.replay.next_page is not None:
             self.replay.next_page.cancel()
+        # Held items go first: the replay frame must not repeat them, nor overtake them.
+        await self._send_all(self._merger.flush())
         self.replay = Replay(pending_only=pending_only, cursor=after_seq, upto=upto)
         await self._send_replay_pages()
 
@@ -240,5 +260,28 @@ class StreamSession:
         self.last_forwarded = seq
         if seq in self._own_seqs:
             self._own_seqs.discard(seq)  # this connection already has it, as `sent`
-        else:
+            return
+        await self._send_all(self._merger.offer(frame, now=self._clock()))
+        if self._merger.holding and self._merge_timer is None:
+            delay = max(0.0, (self._merger.deadline or 0.0) - self._clock())
+            self._merge_timer = asyncio.get_running_loop().call_later(delay, self._merge_window_closed)
+
+    # --- merging ------------------------------------------------------------------------------
+
+    async def _send_all(self, frames: list[Frame]) -> None:
+        for frame in frames:
             await self._send(frame)
+
+    def _merge_window_closed(self) -> None:
+        self._merge_timer = None
+        self._merge_flush = asyncio.ensure_future(self._flush_merged())
+
+    async def _flush_merged(self) -> None:
+        async with self._lock:
+            deadline = self._merger.deadline
+            if deadline is not None and deadline > self._clock():
+                # The group went out early and a new one started: wait for its own window.
+                delay = deadline - self._clock()
+                self._merge_timer = asyncio.get_running_loop().call_later(delay, self._merge_window_closed)
+                return
+            await self._send_all(self._merger.due(now=self._clock()))

@@ -2,7 +2,8 @@
 
 `items_stored` is sent inside the transaction that stored the items, after their rows are
 written: a receiver that writes (say, a push outbox entry) commits or rolls back with them,
-and one that wants to act after commit uses transaction.on_commit.
+and one that wants to act after commit uses transaction.on_commit. `stream_purged` says
+how many pending items expired in one run of the purge.
 """
 
 from __future__ import annotations
@@ -27,3 +28,7 @@ class StoredItem:
 
 # sender: the StreamItem model; kwargs: items (list[StoredItem]).
 items_stored = Signal()
+
+# Sent inside the purge's transaction. sender: the PendingItem model; kwargs: ran_at,
+# pending (expired pending entries deleted), items (old stream items deleted).
+stream_purged = Signal()

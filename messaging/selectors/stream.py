@@ -49,3 +49,9 @@ def stream_is_truncated(*, user_id: int, after_seq: int, upto_seq: int) -> bool:
         "first"
     ]
     return first_kept is None or first_kept > after_seq + 1
+
+
+def item_frames(*, item_ids: list[int]) -> dict[int, frames.Frame]:
+    """The wire frame of each of these stream items, by item id, as the replay sends them."""
+    rows = StreamItem.objects.filter(pk__in=item_ids).values_list("pk", *STREAM_ROW_FIELDS)
+    return {row[0]: frames.stream_row_frame(row[1:]) for row in rows}

@@ -238,4 +238,6 @@ def stream_purge_expired(*, now: dt.datetime | None = None) -> tuple[int, int]:
         pending, _ = PendingItem.objects.filter(expires_at__lte=now).delete()
         # delete()'s total also counts the pending entries cascaded from these items.
         _, by_model = StreamItem.objects.filter(created_at__lte=now - retention).delete()
-    return pending, by_model.get(StreamItem._meta.label, 0)
+        items = by_model.get(StreamItem._meta.label, 0)
+        signals.stream_purged.send(sender=PendingItem, ran_at=now, pending=pending, items=items)
+    return pending, items

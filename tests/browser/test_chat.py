@@ -3,15 +3,20 @@ restarts, uploads, escaping, and groups."""
 
 from __future__ import annotations
 
+import json
 import struct
+import urllib.request
 import zlib
 
 import pytest
 from playwright.sync_api import expect
+from rest_framework.authtoken.models import Token
 
 from messaging.models import Conversation
 from messaging.services.conversations import conversation_get_or_create_direct
 from tests.browser.conftest import session_cookie
+from tests.conftest import token_of
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -166,3 +171,44 @@ def test_a_group_created_by_one_member_appears_on_another_members_open_page(open
     send(alice_page, "Welcome aboard")
     bob_page.locator(".conversation-item", has_text="Launch crew").click()
     expect(message(bob_page, "Welcome aboard")).to_be_visible()
+
+
+def notify_over_rest(server, *, sender, **body) -> None:
+    """POST /api/notifications/ to the live server, as a business service would."""
+    request = urllib.request.Request(  # noqa: S310  (our own local server, http)
+        f"{server.origin}/api/notifications/",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Token {token_of(sender)}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  (our own local server)
+        assert response.status == 201
+
+
+def test_a_p0_notification_opens_a_banner_that_stays_until_acknowledged(open_chat, server, alice):
+    ops = UserFactory(username="ops", is_staff=True)
+    Token.objects.create(user=ops)
+    page = open_chat(alice)
+
+    notify_over_rest(
+        server,
+        sender=ops,
+        user_ids=[alice.pk],
+        title="Database down",
+        content="db-1 stopped answering",
+        priority="P0",
+        category="alert",
+    )
+
+    banner = page.locator(".p0-banner", has_text="Database down")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_attribute("role", "alert")
+    expect(page.locator("#bell-badge")).to_have_text("1")
+    page.reload()  # still unread: it stays
+    expect(banner).to_be_visible()
+
+    banner.get_by_role("button", name="Acknowledge").click()
+    expect(banner).to_have_count(0)
+    page.reload()  # read on the server, not only on this page
+    page.locator("#bell-badge").wait_for(state="hidden")
+    expect(page.locator(".p0-banner")).to_have_count(0)
+    assert page.errors == []

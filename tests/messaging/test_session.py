@@ -428,10 +428,10 @@ async def test_an_ack_that_ends_a_replay_beside_items_and_polls_keeps_the_order(
 async def test_item_now_lets_only_the_next_seq_through_and_drops_repeats(session, stream, wire):
     await go_live(session, stream, wire)
     three = stream.store(3)[-1]
-    assert session.item_now(2) is None  # 1 is missing: only the async path reads gaps
-    assert session.item_now(1) is True
-    assert session.item_now(1) is False  # a repeated event
-    assert session.item_now(2) is True
+    assert session.item_now(2, item_frame(2)) is None  # 1 is missing: only the async path reads gaps
+    assert session.item_now(1, item_frame(1)) is True
+    assert session.item_now(1, item_frame(1)) is False  # a repeated event
+    assert session.item_now(2, item_frame(2)) is True
     assert session.last_forwarded == 2
     await live(session, [three])
     assert wire.take() == [("message", 3)]  # the async path goes on from where it left off
@@ -441,20 +441,20 @@ async def test_item_now_defers_before_open_during_a_replay_and_while_an_own_send
     session, stream, wire
 ):
     stream.store(3)
-    assert session.item_now(1) is None  # not opened: the replay sends the first items
+    assert session.item_now(1, item_frame(1)) is None  # not opened: the replay sends the first items
     await session.open(last_seq=3, resume_from=None)
     assert session.replay is not None
-    assert session.item_now(4) is None  # a replay runs: live items are held behind it
+    assert session.item_now(4, item_frame(4)) is None  # a replay runs: live items are held behind it
     await ack(session, stream, [1, 2])
     await ack(session, stream, [3])
     assert session.replay is None
     session.sends_in_flight = 1
-    assert session.item_now(4) is None  # its `sent` must come before any `message`
+    assert session.item_now(4, item_frame(4)) is None  # its `sent` must come before any `message`
     session.sends_in_flight = 0
     session.sent(4)
-    assert session.item_now(4) is False  # own send: answered by `sent`, never as `message`
+    assert session.item_now(4, item_frame(4)) is False  # own send: answered by `sent`, never as `message`
     assert session.last_forwarded == 4
-    assert session.item_now(5) is True
+    assert session.item_now(5, item_frame(5)) is True
 
 
 async def test_item_now_defers_while_a_gap_is_being_filled(session, stream, wire):
@@ -466,6 +466,19 @@ async def test_item_now_defers_while_a_gap_is_being_filled(session, stream, wire
             break
         await asyncio.sleep(0)
     assert session._lock.locked()
-    assert session.item_now(1) is None  # the next seq, yet the gap fill is sending it
+    assert session.item_now(1, item_frame(1)) is None  # the next seq, yet the gap fill is sending it
     await filling
     assert wire.take() == [("message", 1), ("message", 2)]
+
+
+async def test_item_now_leaves_p3_items_and_anything_behind_them_to_the_merger(stream, wire):
+    session = StreamSession(
+        send=wire.send, reader=stream, page_size=PAGE_SIZE, merge_window_seconds=5, merge_max_items=10
+    )
+    await go_live(session, stream, wire)
+    news = {"type": "notification", "seq": 1, "data": {"priority": "P3", "category": "news"}}
+    assert session.item_now(1, news) is None
+    await session.item(1, news)  # held for its merge window
+    assert wire.take() == []
+    assert session.item_now(2, item_frame(2)) is None  # must not overtake the held one
+    session.close()

@@ -17,7 +17,7 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Persona:
     username: str
     display_name: str
@@ -25,15 +25,16 @@ class Persona:
     is_admin: bool = False
 
 
+# The demo passwords are public on purpose (README, "Quick start").
 DEMO_USERS = (
-    Persona("alice", "Alice", "alice-demo-password"),
-    Persona("bob", "Bob", "bob-demo-password"),
-    Persona("carol", "Carol", "carol-demo-password"),
-    Persona("admin", "Admin", "admin-demo-password", is_admin=True),
+    Persona(username="alice", display_name="Alice", password="alice-demo-password"),  # noqa: S106
+    Persona(username="bob", display_name="Bob", password="bob-demo-password"),  # noqa: S106
+    Persona(username="carol", display_name="Carol", password="carol-demo-password"),  # noqa: S106
+    Persona(username="admin", display_name="Admin", password="admin-demo-password", is_admin=True),  # noqa: S106
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DemoLogin:
     persona: Persona
     user_id: int

@@ -1,0 +1,20 @@
+"""Admin building blocks that every app shares (apps may import imsproject, not each other)."""
+
+from __future__ import annotations
+
+from django.db.models import Model
+from django.http import HttpRequest
+
+
+class ReadOnlyAdminMixin:
+    """View only: no add, change or delete, whoever the staff user is. For tables whose
+    rows keep an invariant (streams, deliveries, push records) that a hand edit would break."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

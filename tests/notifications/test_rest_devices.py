@@ -1,0 +1,164 @@
+"""REST: registering push devices, preferences (time zone, quiet hours) and conversation mutes."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifications import vapid
+from notifications.models import ConversationMute, Device, PushPreference
+from tests.factories import GroupFactory
+from tests.messaging.rest_client import api_as
+
+pytestmark = pytest.mark.django_db
+
+P256DH = vapid.public_key_b64url(vapid.generate_private_key())
+AUTH = vapid.b64url_encode(b"0123456789abcdef")
+WEBPUSH = {
+    "kind": "webpush",
+    "subscription": {"endpoint": "https://push.example.com/s/1", "keys": {"p256dh": P256DH, "auth": AUTH}},
+}
+APNS_TOKEN = "a1" * 32
+
+
+@pytest.mark.parametrize(
+    "registration",
+    [
+        {**WEBPUSH, "name": "Firefox at work"},
+        {"kind": "fcm", "token": "fcm-registration-token-0123456789:abc"},
+        {"kind": "apns", "token": APNS_TOKEN},
+        {"kind": "sms", "phone": "+4915112345678"},
+    ],
+)
+def test_each_kind_of_device_registers_and_answers_its_id(bob, registration):
+    response = api_as(bob).post("/api/devices/", registration, format="json")
+    assert response.status_code == 201, response.data
+    device = Device.objects.get()
+    assert set(response.data) == {"id", "kind", "name", "created_at"}
+    assert response.data["id"] == device.pk
+    assert response.data["kind"] == registration["kind"]
+    assert device.user == bob
+
+
+def test_the_same_subscription_again_replaces_the_registration_even_for_another_user(alice, bob):
+    first = api_as(alice).post("/api/devices/", WEBPUSH, format="json").data
+    again = api_as(bob).post("/api/devices/", {**WEBPUSH, "name": "shared laptop"}, format="json").data
+    assert Device.objects.count() == 1
+    device = Device.objects.get()
+    assert (device.user, device.name, again["id"]) == (bob, "shared laptop", first["id"])
+
+
+def test_a_deactivated_device_registered_again_is_active_again(bob):
+    api_as(bob).post("/api/devices/", WEBPUSH, format="json")
+    Device.objects.update(active=False, deactivated_reason="410 gone")
+    api_as(bob).post("/api/devices/", WEBPUSH, format="json")
+    assert Device.objects.get().active
+
+
+@pytest.mark.parametrize(
+    ("registration", "field"),
+    [
+        ({"kind": "pager", "token": "x"}, "kind"),
+        ({"kind": "webpush"}, "subscription"),
+        (
+            {
+                "kind": "webpush",
+                "subscription": {"endpoint": "ftp://x/y", "keys": {"p256dh": P256DH, "auth": AUTH}},
+            },
+            "subscription",
+        ),
+        ({"kind": "webpush", "subscription": {"endpoint": "https://push.example.com/1"}}, "subscription"),
+        (
+            {
+                "kind": "webpush",
+                "subscription": {"endpoint": "https://p.example/1", "keys": {"p256dh": "abc", "auth": AUTH}},
+            },
+            "subscription",
+        ),
+        (
+            {
+                "kind": "webpush",
+                "subscription": {"endpoint": "https://p.example/1", "keys": {"p256dh": P256DH, "auth": "!!"}},
+            },
+            "subscription",
+        ),
+        ({"kind": "fcm"}, "token"),
+        ({"kind": "fcm", "token": "has spaces in it, which no token has"}, "token"),
+        ({"kind": "apns", "token": "not-hex"}, "token"),
+        ({"kind": "sms", "phone": "015112345678"}, "phone"),
+        ({"kind": "sms", "phone": "+0151"}, "phone"),
+        ({"kind": "sms", "phone": "+4915112345678", "name": "x" * 101}, "name"),
+        ({"kind": "apns", "token": APNS_TOKEN, "name": "nul \u0000"}, "name"),
+    ],
+)
+def test_a_bad_registration_gets_a_clear_400_and_stores_nothing(bob, registration, field):
+    response = api_as(bob).post("/api/devices/", registration, format="json")
+    assert response.status_code == 400, response.data
+    assert field in response.data
+    assert not Device.objects.exists()
+
+
+def test_a_user_lists_and_deletes_only_its_own_devices(alice, bob):
+    mine = api_as(bob).post("/api/devices/", {"kind": "apns", "token": APNS_TOKEN}, format="json").data
+    theirs = (
+        api_as(alice).post("/api/devices/", {"kind": "sms", "phone": "+4915100000000"}, format="json").data
+    )
+    listed = api_as(bob).get("/api/devices/").data
+    assert [device["id"] for device in listed] == [mine["id"]]
+    assert api_as(bob).delete(f"/api/devices/{theirs['id']}/").status_code == 404
+    assert api_as(bob).delete(f"/api/devices/{mine['id']}/").status_code == 204
+    assert list(Device.objects.values_list("pk", flat=True)) == [theirs["id"]]
+
+
+def test_preferences_start_in_utc_without_quiet_hours_and_can_be_changed(bob):
+    client = api_as(bob)
+    assert client.get("/api/me/preferences/").data == {"time_zone": "UTC", "quiet_hours": None}
+    changed = client.patch(
+        "/api/me/preferences/",
+        {"time_zone": "Europe/Berlin", "quiet_hours": {"start": "22:00", "end": "07:00"}},
+        format="json",
+    )
+    assert changed.status_code == 200
+    assert changed.data == {"time_zone": "Europe/Berlin", "quiet_hours": {"start": "22:00", "end": "07:00"}}
+    assert (
+        client.patch("/api/me/preferences/", {"quiet_hours": None}, format="json").data["quiet_hours"] is None
+    )
+    assert client.get("/api/me/preferences/").data["time_zone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"time_zone": "Mars/Olympus"},
+        {"quiet_hours": {"start": "22:00"}},
+        {"quiet_hours": {"start": "25:00", "end": "07:00"}},
+        {"quiet_hours": {"start": "07:00", "end": "07:00"}},
+        {"quiet_hours": "night"},
+        {},
+    ],
+)
+def test_bad_preferences_get_a_400_and_change_nothing(bob, change):
+    response = api_as(bob).patch("/api/me/preferences/", change, format="json")
+    assert response.status_code == 400, response.data
+    bob.refresh_from_db()
+    assert bob.time_zone == "UTC"
+    assert not PushPreference.objects.exists()
+
+
+def test_members_mute_and_unmute_a_conversation(alice, bob):
+    group = GroupFactory(members=[alice, bob])
+    client = api_as(bob)
+    assert client.post(f"/api/conversations/{group.pk}/mute/").status_code == 204
+    assert client.post(f"/api/conversations/{group.pk}/mute/").status_code == 204
+    assert ConversationMute.objects.filter(user=bob, conversation=group).count() == 1
+    assert client.delete(f"/api/conversations/{group.pk}/mute/").status_code == 204
+    assert not ConversationMute.objects.exists()
+
+
+def test_only_members_may_mute_and_unknown_conversations_are_not_found(alice, bob, carol):
+    group = GroupFactory(members=[alice, bob])
+    forbidden = api_as(carol).post(f"/api/conversations/{group.pk}/mute/")
+    assert (forbidden.status_code, forbidden.data["code"]) == (403, "forbidden")
+    assert api_as(carol).post("/api/conversations/987654/mute/").status_code == 404
+    assert api_as(carol).post(f"/api/conversations/{2**70}/mute/").status_code == 404
+    assert api_as(carol).delete(f"/api/devices/{2**70}/").status_code == 404
+    assert not ConversationMute.objects.exists()
