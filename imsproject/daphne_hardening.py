@@ -105,8 +105,9 @@ def harden_daphne() -> None:
     ws_protocol.WebSocketFactory.__init__ = init_closing_politely
     ws_protocol.WebSocketProtocol.serverSend = send_within_budget
     ws_protocol.WebSocketProtocol.serverClose = close_with_any_code
-    autobahn_protocol.pformat = _LazyPrettyText
-    autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # still text
+    # Patches of third-party code, as the rest of this function: mypy cannot follow them.
+    autobahn_protocol.pformat = _LazyPrettyText  # type: ignore[assignment]
+    autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
     access.AccessLogGenerator._ims_hardened = True
 
 

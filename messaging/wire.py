@@ -19,6 +19,7 @@ class EncodedFrame(dict):
     it is; only the consumers' writes read `text`."""
 
     __slots__ = ("text",)
+    text: str
 
 
 def encode(frame: Frame) -> str:

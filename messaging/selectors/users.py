@@ -50,6 +50,7 @@ def stream_heads(*, user_ids: Collection[int]) -> dict[int, StreamHead]:
     users, counters = quote(User._meta.db_table), quote(StreamCounter._meta.db_table)
     counter_user = quote(StreamCounter._meta.get_field("user").column)
     pk, active = quote(User._meta.pk.column), quote(User._meta.get_field("is_active").column)
+    param: list[int] | str
     if connection.vendor == "postgresql":
         where, param = "= ANY(%s)", ids
     else:

@@ -217,7 +217,7 @@ def _user_seq_in(model: type[PendingItem] | type[StreamItem], pairs: list[tuple[
     10,000-user broadcast."""
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    user, seq = (quote(model._meta.get_field(name).column) for name in ("user", "seq"))
+    user, seq = (quote(model._meta.get_field(name).column) for name in ("user", "seq"))  # type: ignore[union-attr,arg-type]  # concrete fields
     rows = ", ".join(["(%s, %s)"] * len(pairs))
     # Names come from the model and every value is a parameter.
     return RawSQL(  # noqa: S611
