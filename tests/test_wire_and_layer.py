@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 from channels.exceptions import ChannelFull
 
+from imsproject.channel_layers import redis_channel_layer
 from imsproject.fanout_layer import FanoutChannelLayer
 from messaging.wire import ItemFrames, encode
+
+# Pub/sub channels are global to a Redis server: a prefix of this run's own keeps other
+# test runs on the same server out.
+TEST_PREFIX = f"ims-test-{uuid.uuid4().hex[:8]}"
 
 # --- wire -----------------------------------------------------------------------------------
 
@@ -85,8 +91,8 @@ async def receive_within(layer: FanoutChannelLayer, channel: str, seconds: float
 @pytest.mark.redis
 async def test_one_subscription_per_process_carries_group_events_between_processes(redis_url):
     here, there = (
-        FanoutChannelLayer(redis_url, prefix="ims-test"),
-        FanoutChannelLayer(redis_url, prefix="ims-test"),
+        FanoutChannelLayer(redis_url, prefix=TEST_PREFIX),
+        FanoutChannelLayer(redis_url, prefix=TEST_PREFIX),
     )
     try:
         tab_here, tab_there, other_user = (
@@ -125,7 +131,7 @@ def test_sync_callers_publish_through_a_loop_of_their_own_each_time(redis_url):
     call: the layer must not reuse a connection of a loop that is gone."""
     from asgiref.sync import async_to_sync
 
-    layer = FanoutChannelLayer(redis_url, prefix="ims-test")
+    layer = FanoutChannelLayer(redis_url, prefix=TEST_PREFIX)
     for n in range(3):
         async_to_sync(layer.group_send)("user.1", {"type": "x", "n": n})  # raised before
     async_to_sync(layer.flush)()
@@ -136,8 +142,8 @@ async def test_a_large_batch_travels_as_one_message_and_each_process_keeps_its_o
     from imsproject.fanout_layer import BULK_EVENTS
 
     here, there = (
-        FanoutChannelLayer(redis_url, prefix="ims-test"),
-        FanoutChannelLayer(redis_url, prefix="ims-test"),
+        FanoutChannelLayer(redis_url, prefix=TEST_PREFIX),
+        FanoutChannelLayer(redis_url, prefix=TEST_PREFIX),
     )
     try:
         mine, others = await there.new_channel(), await there.new_channel()
@@ -155,3 +161,25 @@ async def test_a_large_batch_travels_as_one_message_and_each_process_keeps_its_o
     finally:
         await here.flush()
         await there.flush()
+
+
+@pytest.mark.redis
+async def test_deployments_on_different_redis_databases_do_not_hear_each_other(redis_url):
+    """Redis pub/sub ignores the database number; the layer's prefix carries it."""
+    base = redis_url.rsplit("/", 1)[0]
+    configs = [redis_channel_layer(f"{base}/{db}", max_connections=10)["CONFIG"] for db in (14, 15)]
+    first, second = (FanoutChannelLayer(**config) for config in configs)
+    try:
+        tab_first, tab_second = await first.new_channel(), await second.new_channel()
+        await first.group_add("user.1", tab_first)
+        await second.group_add("user.1", tab_second)
+        await asyncio.sleep(0.2)  # subscriptions are not awaited by Redis's reply
+
+        await first.group_send("user.1", {"type": "x", "n": 1})
+
+        assert (await receive_within(first, tab_first))["n"] == 1
+        with pytest.raises(TimeoutError):
+            await receive_within(second, tab_second, 0.5)
+    finally:
+        await first.flush()
+        await second.flush()
