@@ -12,14 +12,20 @@ from collections import Counter
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 
 from imsproject.admin import ReadOnlyAdminMixin
+from messaging.errors import IMSError
 from messaging.models import StreamItem
+from notifications.admin_forms import AnnouncementForm
 from notifications.models import Device, ExpiryRun, Notification, PushAttempt, PushJob
 from notifications.providers import all_providers
 from notifications.services.dispatch import push_jobs_retry
+from notifications.services.notifications import notification_send
 
 
 def read_counts(notification_ids: list[int]) -> Counter:
@@ -36,6 +42,9 @@ def read_counts(notification_ids: list[int]) -> Counter:
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Sent notifications are history (read-only); "Add" sends a new one, to everyone or to
+    chosen users, through notification_send like any other app."""
+
     list_display = ("id", "title", "priority", "category", "sender", "recipient_count", "reads", "created_at")
     list_filter = ("priority", "category")
     search_fields = ("title",)
@@ -48,6 +57,37 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for notification in changelist.result_list:
             notification.read_count = counts.get(notification.pk, 0)
         return changelist
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.has_perm("notifications.add_notification")
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AnnouncementForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                notification = notification_send(
+                    recipients=form.cleaned_data["recipients"],
+                    title=form.cleaned_data["title"],
+                    content=form.cleaned_data["content"],
+                    priority=form.cleaned_data["priority"],
+                    category=form.cleaned_data["category"],
+                    sender_user_id=request.user.pk,
+                )
+            except IMSError as error:
+                form.add_error(error.field if error.field in form.fields else None, error.detail)
+            else:
+                self.message_user(request, f"Sent to {notification.recipient_count} users.", messages.SUCCESS)
+                return redirect("admin:notifications_notification_change", notification.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Send an announcement",
+            "form": form,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/notifications/notification/send.html", context)
 
     @admin.display(description="read by")
     def reads(self, obj: Notification) -> int:
