@@ -8,8 +8,9 @@ Scenarios (DESIGN.md, performance targets), each beside the stock-Channels basel
     notification to those N online users (time to the last), and a reconnect storm of
     those N clients (time until all resumed, failed handshakes).
   * memory across --cycles connect/disconnect cycles.
-The connections of the size scenarios are spread over --servers processes of each server
-(the load generator over processes of its own: bench/swarm.py).
+The 1:1 pairs and the connections of the size scenarios are spread over --servers
+processes of each server (the many-connection load generator over processes of its own:
+bench/swarm.py).
 
 Runs on whatever DATABASE_URL / REDIS_URL say; without them, on a scratch SQLite file
 in bench/.var and the in-memory channel layer. Never point it at a database you care
@@ -129,13 +130,16 @@ def rss_kib(servers: list) -> int:
     return sum(server.rss_kib() for server in servers)
 
 
-async def one_to_one(args: argparse.Namespace, ims, base, users: list) -> dict:
+async def one_to_one(args: argparse.Namespace, ims: list, base: list, users: list) -> dict:
+    """The pairs' users alternate over the server processes: with more than one, every
+    message crosses from one process to another through Redis."""
     from bench import loadgen
 
     token = dict(users)
+    server_of = {uid: n % len(ims) for n, (uid, _) in enumerate(users)}
     pair_ids = [(users[2 * i][0], users[2 * i + 1][0]) for i in range(args.pairs)]
-    ims_url = lambda uid: ims.url(f"token={token[uid]}")  # noqa: E731
-    base_url = lambda uid: base.url(f"user={uid}")  # noqa: E731
+    ims_url = lambda uid: ims[server_of[uid]].url(f"token={token[uid]}")  # noqa: E731
+    base_url = lambda uid: base[server_of[uid]].url(f"user={uid}")  # noqa: E731
     results: dict = {}
     for name, rate in (("rate_low", args.rate / 4), ("rate", args.rate)):
         print(f"* {rate:g} messages/s for {args.seconds} s ...", flush=True)
@@ -264,7 +268,7 @@ def run_all(
     ]
     try:
         if not args.skip_messages:
-            results.update(asyncio.run(one_to_one(args, ims[0], base[0], users)))
+            results.update(asyncio.run(one_to_one(args, ims, base, users)))
         from bench import loadgen
 
         results["replay"] = {}

@@ -24,12 +24,13 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from messaging.frames import iso
-from messaging.models import Conversation, Message, Priority, StreamItem
+from messaging.models import Conversation, Message, Priority
 from messaging.selectors.stream import item_frames
 from messaging.services.messages import message_send
 from messaging.services.receipts import items_mark_read
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
 from messaging.services.text import require_clean_strings, require_text
+from messaging.signals import StoredItem
 
 __all__ = [
     "NewItem",
@@ -114,14 +115,14 @@ def send_message_to_conversation(
     ).message
 
 
-def append_to_streams(*, entries: Sequence[StreamEntry]) -> list[dict[int, StreamItem]]:
+def append_to_streams(*, entries: Sequence[StreamEntry]) -> list[dict[int, StoredItem]]:
     """Store each entry as the next item of its recipients' streams, in the caller's
     transaction, and publish the items once it commits.
 
     A handful of statements whatever the number of entries and recipients. Pending
     recipients keep the item until one of their connections acks it. Returns, per entry,
-    its items by user id. The caller has validated the entries (active recipients, each
-    user at most once per entry).
+    its items (StoredItem: user_id, seq, item_id, ...) by user id. The caller has
+    validated the entries (active recipients, each user at most once per entry).
     """
     return stream_append_many(entries=entries)
 

@@ -27,7 +27,7 @@ from rest_framework.authtoken.models import Token
 
 from messaging.selectors.stream import stream_last_seqs
 from messaging.services.messages import SendCommand, SendResult, messages_send
-from messaging.services.presence import connections_close, connections_open
+from messaging.services.presence import connections_close, connections_heartbeat, connections_open
 from messaging.services.stream import items_ack_many
 
 Item = TypeVar("Item")
@@ -137,6 +137,11 @@ def _store_closes(closes: list[tuple[int, str]]) -> list[list[int]]:
     return connections_close(closes=closes)
 
 
+def _store_heartbeats(channel_names: list[str]) -> list[None]:
+    connections_heartbeat(channel_names=channel_names)
+    return [None] * len(channel_names)
+
+
 def _read_tokens(keys: list[str]) -> list[Any]:
     """The active user of each API token key, else AnonymousUser: one query for many."""
     found = {
@@ -174,6 +179,11 @@ def open_batcher() -> Batcher[tuple[int, str], tuple[int, list[int]]]:
 
 def close_batcher() -> Batcher[tuple[int, str], list[int]]:
     return _batcher("closes", _store_closes)
+
+
+def heartbeat_batcher() -> Batcher[str, None]:
+    """Connections (channel names) that were just pinged: last seen now."""
+    return _batcher("heartbeats", _store_heartbeats)
 
 
 def token_batcher() -> Batcher[str, Any]:

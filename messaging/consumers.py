@@ -22,7 +22,7 @@ from django.conf import settings
 from imsproject.daphne_hardening import sync_writer
 from messaging import delivery, frames, inbound, wire
 from messaging.auth import query_params
-from messaging.batching import ack_batcher, close_batcher, open_batcher, send_batcher
+from messaging.batching import ack_batcher, close_batcher, heartbeat_batcher, open_batcher, send_batcher
 from messaging.errors import BadRequest, IMSError, RateLimited
 from messaging.selectors.conversations import conversation_member_ids
 from messaging.selectors.stream import (
@@ -33,7 +33,6 @@ from messaging.selectors.stream import (
 )
 from messaging.selectors.users import StreamHead
 from messaging.services.messages import SendCommand
-from messaging.services.presence import connection_heartbeat
 from messaging.services.receipts import items_mark_read
 from messaging.session import Page, StreamSession
 from messaging.stream_poll import stream_poll
@@ -189,7 +188,7 @@ class IMSConsumer(AsyncWebsocketConsumer):
                 next_ping = now + interval
                 await self.send_frame(frames.ping())
                 try:
-                    await database_sync_to_async(connection_heartbeat)(channel_name=self.channel_name)
+                    await heartbeat_batcher().submit(self.channel_name)
                 except Exception:
                     # A database outage (a PostgreSQL restart) must not end this loop: the
                     # connection would then never be pinged or closed as a dead peer again.

@@ -45,11 +45,20 @@ class StreamItem(models.Model):
         NOTIFICATION = "notification"
         CONVERSATION = "conversation"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No index of their own: unique_stream_seq leads with user, stream_item_message_idx
+    # with message, and every extra index is written for each of a broadcast's rows.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     seq = models.BigIntegerField()
     kind = models.CharField(max_length=20, choices=Kind.choices)
     message = models.ForeignKey(
-        "messaging.Message", on_delete=models.CASCADE, null=True, blank=True, related_name="items"
+        "messaging.Message",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="items",
+        db_index=False,
     )
     # Denormalised from message so unread counts need no join.
     conversation_id = models.BigIntegerField(null=True, blank=True)
@@ -81,7 +90,10 @@ class StreamItem(models.Model):
 class PendingItem(models.Model):
     """The offline store: an item no connection of its user has acked yet."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # unique_pending_seq leads with user: no index of its own.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     seq = models.BigIntegerField()
     item = models.OneToOneField(StreamItem, on_delete=models.CASCADE, related_name="pending")
     created_at = models.DateTimeField()

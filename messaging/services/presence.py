@@ -52,7 +52,13 @@ def connections_close(*, closes: list[tuple[int, str]]) -> list[list[int]]:
 
 
 def connection_heartbeat(*, channel_name: str) -> None:
-    Connection.objects.filter(channel_name=channel_name).update(last_seen_at=timezone.now())
+    connections_heartbeat(channel_names=[channel_name])
+
+
+def connections_heartbeat(*, channel_names: list[str]) -> None:
+    """The connections are alive now: one UPDATE for many (20,000 connections beat about
+    670 times a second)."""
+    Connection.objects.filter(channel_name__in=channel_names).update(last_seen_at=timezone.now())
 
 
 def connection_close(*, user_id: int, channel_name: str) -> list[int]:

@@ -15,25 +15,9 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging import delivery, signals, wire
-from messaging.models import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
+from messaging.models import ItemStatus, PendingItem, Priority, StreamItem
 from messaging.services.receipts import publish_receipts_on_commit
-
-
-def _reserve_seqs_sql(count: int) -> str:
-    """INSERT ... ON CONFLICT DO UPDATE adding to `count` counters, returning (user_id, last_seq).
-
-    Both PostgreSQL and SQLite (3.35+) speak it. Names come from the model, never input.
-    """
-    quote = connection.ops.quote_name
-    table = quote(StreamCounter._meta.db_table)
-    user = quote(StreamCounter._meta.get_field("user").column)
-    last_seq = quote(StreamCounter._meta.get_field("last_seq").column)
-    rows = ", ".join(["(%s, %s)"] * count)
-    return (
-        f"INSERT INTO {table} ({user}, {last_seq}) VALUES {rows} "  # noqa: S608
-        f"ON CONFLICT ({user}) DO UPDATE SET {last_seq} = {table}.{last_seq} + EXCLUDED.{last_seq} "
-        f"RETURNING {user}, {last_seq}"
-    )
+from messaging.services.stream_rows import add_to_counters, insert_pending_rows, insert_stream_rows
 
 
 def stream_reserve_seqs(*, counts: Mapping[int, int]) -> dict[int, int]:
@@ -50,9 +34,8 @@ def stream_reserve_seqs(*, counts: Mapping[int, int]) -> dict[int, int]:
     ids = sorted(counts)
     if not ids:
         return {}
-    with connection.cursor() as cursor:
-        cursor.execute(_reserve_seqs_sql(len(ids)), [v for uid in ids for v in (uid, counts[uid])])
-        return {user_id: last - counts[user_id] + 1 for user_id, last in cursor.fetchall()}
+    last_seqs = add_to_counters(rows=[(user_id, counts[user_id]) for user_id in ids])
+    return {user_id: last - counts[user_id] + 1 for user_id, last in last_seqs}
 
 
 def stream_assign_seqs(*, user_ids: Sequence[int]) -> dict[int, int]:
@@ -87,16 +70,16 @@ class StreamEntry:
     priority: str = Priority.P1
 
 
-def stream_append(*, entry: StreamEntry) -> dict[int, StreamItem]:
+def stream_append(*, entry: StreamEntry) -> dict[int, signals.StoredItem]:
     """Store one item in each recipient's stream and publish it after commit."""
     return stream_append_many(entries=[entry])[0]
 
 
-def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, StreamItem]]:
+def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, signals.StoredItem]]:
     """Store every entry in its recipients' streams, in entry order, and publish after commit.
 
-    Bulk statements only, whatever the number of entries and recipients: a broadcast to
-    10,000 users, or a hundred messages sent at once, is a handful of queries. Sends
+    Three statements whatever the number of entries and recipients (seqs, items, pending
+    items): a broadcast to 10,000 users, or a hundred messages sent at once. Sends
     signals.items_stored inside the transaction. Returns, per entry, its items by user id.
     """
     counts = Counter(r.user_id for entry in entries for r in entry.recipients)
@@ -104,61 +87,61 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, Stre
     # so a rollback point would only cost two round trips.
     with transaction.atomic(savepoint=False):
         next_seq = stream_reserve_seqs(counts=counts)
-        rows: list[tuple[StreamEntry, NewItem, StreamItem]] = []
+        seqs: list[list[int]] = []  # per entry, its recipients' seqs
         for entry in entries:
+            seqs.append([next_seq[r.user_id] for r in entry.recipients])
             for r in entry.recipients:
-                item = StreamItem(
-                    user_id=r.user_id,
-                    seq=next_seq[r.user_id],
-                    kind=entry.kind,
-                    message_id=entry.message_id,
-                    conversation_id=entry.conversation_id,
-                    payload=None if entry.message_id else entry.body,
-                    priority=entry.priority,
-                    is_own=r.is_own,
-                    created_at=entry.created_at,
-                )
                 next_seq[r.user_id] += 1
-                rows.append((entry, r, item))
-        StreamItem.objects.bulk_create([item for _, _, item in rows])
-        ttl = dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
-        PendingItem.objects.bulk_create(
-            [
-                PendingItem(
-                    user_id=item.user_id,
-                    seq=item.seq,
-                    item_id=item.pk,
-                    created_at=entry.created_at,
-                    expires_at=entry.created_at + ttl,
+        item_ids = insert_stream_rows(
+            rows=[
+                (r.user_id, seq, index, r.is_own)
+                for index, entry in enumerate(entries)
+                for r, seq in zip(entry.recipients, seqs[index], strict=True)
+            ],
+            entries=[
+                (
+                    entry.kind,
+                    entry.message_id,
+                    entry.conversation_id,
+                    None if entry.message_id else entry.body,
+                    entry.priority,
+                    entry.created_at,
                 )
-                for entry, r, item in rows
-                if r.pending
+                for entry in entries
+            ],
+        )
+        stored = [
+            [
+                signals.StoredItem(
+                    user_id=r.user_id,
+                    seq=seq,
+                    item_id=item_ids[r.user_id, seq],
+                    kind=entry.kind,
+                    priority=entry.priority,
+                    pending=r.pending,
+                    conversation_id=entry.conversation_id,
+                )
+                for r, seq in zip(entry.recipients, entry_seqs, strict=True)
+            ]
+            for entry, entry_seqs in zip(entries, seqs, strict=True)
+        ]
+        ttl = dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
+        insert_pending_rows(
+            rows=[
+                (item.user_id, item.seq, item.item_id, entry.created_at, entry.created_at + ttl)
+                for entry, items in zip(entries, stored, strict=True)
+                for item in items
+                if item.pending
             ]
         )
         item_frames = wire.ItemFrames()  # a broadcast's body is encoded once, not per user
         delivery.publish_items_on_commit(
             (item.user_id, item.seq, item_frames.frame(entry.kind, item.seq, entry.body))
-            for entry, _, item in rows
+            for entry, items in zip(entries, stored, strict=True)
+            for item in items
         )
-        signals.items_stored.send(
-            sender=StreamItem,
-            items=[
-                signals.StoredItem(
-                    user_id=item.user_id,
-                    seq=item.seq,
-                    item_id=item.pk,
-                    kind=item.kind,
-                    priority=item.priority,
-                    pending=r.pending,
-                    conversation_id=item.conversation_id,
-                )
-                for _, r, item in rows
-            ],
-        )
-    by_entry: dict[int, dict[int, StreamItem]] = {id(entry): {} for entry in entries}
-    for entry, _, item in rows:
-        by_entry[id(entry)][item.user_id] = item
-    return [by_entry[id(entry)] for entry in entries]
+        signals.items_stored.send(sender=StreamItem, items=[item for items in stored for item in items])
+    return [{item.user_id: item for item in items} for items in stored]
 
 
 # (user_id, seq) pairs per statement: two parameters each, well under SQLite's 32,766.

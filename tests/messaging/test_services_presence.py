@@ -17,6 +17,7 @@ from messaging.services.presence import (
     connection_close,
     connection_heartbeat,
     connection_open,
+    connections_heartbeat,
     connections_reap_stale,
     presence_peers,
 )
@@ -95,6 +96,18 @@ def test_a_heartbeat_keeps_a_connection_fresh(alice, peers_of_alice):
     connection_heartbeat(channel_name="phone")
 
     assert connection_open(user_id=alice.pk, channel_name="laptop") == []
+
+
+@pytest.mark.django_db
+def test_heartbeats_of_many_connections_refresh_exactly_those(alice, bob):
+    for user, channel in ((alice, "alice-phone"), (bob, "bob-phone"), (bob, "bob-laptop")):
+        connection_open(user_id=user.pk, channel_name=channel)
+    Connection.objects.update(last_seen_at=stale_time())
+
+    connections_heartbeat(channel_names=["alice-phone", "bob-laptop", "gone-already"])
+
+    fresh = Connection.objects.filter(last_seen_at__gt=stale_time())
+    assert sorted(fresh.values_list("channel_name", flat=True)) == ["alice-phone", "bob-laptop"]
 
 
 @pytest.mark.django_db

@@ -82,7 +82,7 @@ async def test_a_closed_silent_peer_leaves_no_connection_row(alice):
 
 async def test_a_database_error_while_recording_a_heartbeat_does_not_stop_the_heartbeat(alice):
     failing_once = mock.Mock(side_effect=[OperationalError("server closed the connection"), None, None, None])
-    with mock.patch("messaging.consumers.connection_heartbeat", failing_once):
+    with mock.patch("messaging.batching.connections_heartbeat", failing_once):
         async with ws_connect(alice) as ws:
             await ws.receive_type("ping", timeout=5)
             await ws.send({"type": "pong"})
