@@ -21,10 +21,14 @@ def direct_key(user_a: int, user_b: int) -> str:
     return f"{low}:{high}"
 
 
-def direct_conversation_ids(*, pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], int | IMSError]:
+def direct_conversation_ids(
+    *, pairs: Collection[tuple[int, int]], active_ids: Collection[int] | None = None
+) -> dict[tuple[int, int], int | IMSError]:
     """For each (user, peer): the id of their direct conversation, opened on first use, or
-    the error that rules it out. Two queries, plus a few for each conversation opened."""
-    active = active_user_ids(user_ids={peer for _, peer in pairs})
+    the error that rules it out. Two queries, plus a few for each conversation opened; one
+    fewer when the caller read which peers are active (`active_ids`, a superset is fine)."""
+    peers = {peer for _, peer in pairs}
+    active = active_user_ids(user_ids=peers) if active_ids is None else peers & set(active_ids)
     keys = {direct_key(*pair) for pair in pairs}
     known = dict(Conversation.objects.filter(direct_key__in=keys).values_list("direct_key", "pk"))
     outcomes: dict[tuple[int, int], int | IMSError] = {}

@@ -18,8 +18,10 @@ from django.utils import timezone
 from messaging import frames
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
 from messaging.models import Conversation, Message, StreamItem
+from messaging.row_values import pairs_in
 from messaging.selectors.conversations import conversation_memberships, require_membership
 from messaging.selectors.users import active_user_ids
+from messaging.services.bulk_insert import insert_messages
 from messaging.services.conversations import direct_conversation_ids
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
 from messaging.services.text import require_clean_strings, require_text
@@ -195,9 +197,8 @@ def _answer_retries(requests: Sequence[SendRequest]) -> None:
     keyed = [r for r in requests if r.open]
     if not keyed:
         return
-    stored = Message.objects.filter(
-        sender_id__in={r.command.sender_id for r in keyed}, client_msg_id__in={r.client_msg_id for r in keyed}
-    )
+    keys = sorted({(r.command.sender_id, r.client_msg_id) for r in keyed})
+    stored = Message.objects.filter(pairs_in(Message, ("sender", "client_msg_id"), keys))
     by_key = {(m.sender_id, m.client_msg_id): m for m in stored}
     found = {
         r: by_key[r.command.sender_id, r.client_msg_id]
@@ -239,7 +240,7 @@ def _resolve_targets(requests: Sequence[SendRequest]) -> dict[SendRequest, Targe
 
     _failing(requests, check_sender_and_mentions)
     pairs = {(r.command.sender_id, r.command.to) for r in requests if r.open and r.command.to is not None}
-    conversations = direct_conversation_ids(pairs=pairs) if pairs else {}
+    conversations = direct_conversation_ids(pairs=pairs, active_ids=active) if pairs else {}
 
     targets: dict[SendRequest, Target] = {}
 
@@ -306,10 +307,7 @@ def _store(requests: Sequence[SendRequest], targets: dict[SendRequest, Target]) 
     # One insert order for every batch, so two batches with the same client_msg_ids wait
     # for each other instead of deadlocking.
     drafts.sort(key=lambda draft: (draft[0].command.sender_id, draft[0].client_msg_id))
-    Message.objects.bulk_create([message for _, message in drafts], ignore_conflicts=True)
-    inserted = set(
-        Message.objects.filter(pk__in=[message.pk for _, message in drafts]).values_list("pk", flat=True)
-    )
+    inserted = insert_messages(messages=[message for _, message in drafts])
     # A concurrent retry of the same client_msg_id stored the others first.
     _answer_retries([request for request, message in drafts if message.pk not in inserted])
     stored = [(request, message) for request, message in drafts if request.outcome is None]

@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import BooleanField
-from django.db.models.expressions import RawSQL
+from django.db import transaction
 from django.utils import timezone
 
 from messaging import delivery, signals, wire
 from messaging.models import ItemStatus, PendingItem, Priority, StreamItem
+from messaging.row_values import pairs_in
+from messaging.services.bulk_insert import add_to_counters, insert_pending_rows, insert_stream_rows
 from messaging.services.receipts import publish_receipts_on_commit
-from messaging.services.stream_rows import add_to_counters, insert_pending_rows, insert_stream_rows
 
 
 def stream_reserve_seqs(*, counts: Mapping[int, int]) -> dict[int, int]:
@@ -173,8 +172,8 @@ def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
         rows: list[tuple[int, int, Any, Any]] = []
         for start in range(0, len(pairs), ACK_CHUNK):
             chunk = pairs[start : start + ACK_CHUNK]
-            PendingItem.objects.filter(_user_seq_in(PendingItem, chunk)).delete()
-            acked = _user_seq_in(StreamItem, chunk)
+            PendingItem.objects.filter(pairs_in(PendingItem, ("user", "seq"), chunk)).delete()
+            acked = pairs_in(StreamItem, ("user", "seq"), chunk)
             # In stream order: each receipt lists its messages as the reader got them.
             fresh = StreamItem.objects.filter(acked, status=ItemStatus.SENT, is_own=False).order_by(
                 "user_id", "seq"
@@ -191,23 +190,6 @@ def items_ack_many(*, acks: Sequence[tuple[int, Sequence[int]]]) -> int:
             at=now,
         )
     return len(rows)
-
-
-def _user_seq_in(model: type[PendingItem] | type[StreamItem], pairs: list[tuple[int, int]]) -> RawSQL:
-    """(user_id, seq) IN (VALUES ...): one row-value comparison that PostgreSQL and SQLite
-    (3.15+) read by index. The equivalent OR of one Q per user took over half of the server's
-    database thread, mostly in Django's query building, in a py-spy profile of the acks of a
-    10,000-user broadcast."""
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    user, seq = (quote(model._meta.get_field(name).column) for name in ("user", "seq"))  # type: ignore[union-attr,arg-type]  # concrete fields
-    rows = ", ".join(["(%s, %s)"] * len(pairs))
-    # Names come from the model and every value is a parameter.
-    return RawSQL(  # noqa: S611
-        f"({table}.{user}, {table}.{seq}) IN (VALUES {rows})",
-        [value for pair in pairs for value in pair],
-        output_field=BooleanField(),
-    )
 
 
 def stream_purge_expired(*, now: dt.datetime | None = None) -> tuple[int, int]:
