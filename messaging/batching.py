@@ -25,10 +25,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 from rest_framework.authtoken.models import Token
 
-from messaging.selectors.stream import stream_last_seqs
+from messaging.selectors.stream import PageRequest, stream_last_seqs, stream_pages
 from messaging.services.messages import SendCommand, SendResult, messages_send
 from messaging.services.presence import connections_close, connections_heartbeat, connections_open
 from messaging.services.stream import items_ack_many
+from messaging.session import Page
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -137,6 +138,10 @@ def _store_closes(closes: list[tuple[int, str]]) -> list[list[int]]:
     return connections_close(closes=closes)
 
 
+def _read_pages(requests: list[PageRequest]) -> list[Page]:
+    return stream_pages(requests=requests)
+
+
 def _store_heartbeats(channel_names: list[str]) -> list[None]:
     connections_heartbeat(channel_names=channel_names)
     return [None] * len(channel_names)
@@ -179,6 +184,11 @@ def open_batcher() -> Batcher[tuple[int, str], tuple[int, list[int]]]:
 
 def close_batcher() -> Batcher[tuple[int, str], list[int]]:
     return _batcher("closes", _store_closes)
+
+
+def page_batcher() -> Batcher[PageRequest, Page]:
+    """Replay and catch-up pages: those asked for together are read in one database hop."""
+    return _batcher("pages", _read_pages)
 
 
 def heartbeat_batcher() -> Batcher[str, None]:

@@ -22,15 +22,17 @@ from django.conf import settings
 from imsproject.daphne_hardening import sync_writer
 from messaging import delivery, frames, inbound, wire
 from messaging.auth import query_params
-from messaging.batching import ack_batcher, close_batcher, heartbeat_batcher, open_batcher, send_batcher
+from messaging.batching import (
+    ack_batcher,
+    close_batcher,
+    heartbeat_batcher,
+    open_batcher,
+    page_batcher,
+    send_batcher,
+)
 from messaging.errors import BadRequest, IMSError, RateLimited
 from messaging.selectors.conversations import conversation_member_ids
-from messaging.selectors.stream import (
-    pending_items_page,
-    stream_is_truncated,
-    stream_items_page,
-    stream_last_seq,
-)
+from messaging.selectors.stream import PageRequest, stream_is_truncated, stream_last_seq
 from messaging.selectors.users import StreamHead
 from messaging.services.messages import SendCommand
 from messaging.services.receipts import items_mark_read
@@ -63,9 +65,14 @@ class DatabaseStreamReader:
     async def page(self, *, pending_only: bool, after_seq: int, upto_seq: int, limit: int) -> Page:
         if upto_seq <= after_seq:  # a client resuming with nothing missed: no database hop
             return Page(items=[], more=False)
-        select = pending_items_page if pending_only else stream_items_page
-        return await database_sync_to_async(select)(
-            user_id=self.user_id, after_seq=after_seq, upto_seq=upto_seq, limit=limit
+        return await page_batcher().submit(
+            PageRequest(
+                user_id=self.user_id,
+                pending_only=pending_only,
+                after_seq=after_seq,
+                upto_seq=upto_seq,
+                limit=limit,
+            )
         )
 
     async def is_truncated(self, *, after_seq: int, upto_seq: int) -> bool:

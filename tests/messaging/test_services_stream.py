@@ -31,10 +31,12 @@ from messaging.models import (
     User,
 )
 from messaging.selectors.stream import (
+    PageRequest,
     pending_items_page,
     stream_is_truncated,
     stream_items_page,
     stream_last_seq,
+    stream_pages,
 )
 from messaging.services.conversations import conversation_create_group
 from messaging.services.messages import message_send
@@ -545,6 +547,65 @@ def test_stream_pages_hold_every_kept_item_acked_or_not(bob, bob_has_five):
 
     assert (page_seqs(first), first.more) == ([2, 3, 4], True)
     assert (page_seqs(second), second.more) == ([5], False)
+
+
+@pytest.mark.django_db
+def test_pages_asked_for_together_are_those_each_would_get_alone(alice, bob, carol, bob_has_five):
+    for n in range(3):
+        send(alice, carol, f"c{n}")
+    items_ack(user_id=bob.pk, seqs=[2])
+
+    def request(user: User, after: int, upto: int, *, pending_only: bool = False) -> PageRequest:
+        return PageRequest(
+            user_id=user.pk, pending_only=pending_only, after_seq=after, upto_seq=upto, limit=3
+        )
+
+    requests = [
+        request(bob, 1, 3),  # two of bob's connections behind by a little, overlapping
+        request(bob, 2, 5),
+        request(carol, 0, 2),
+        request(bob, 0, 3, pending_only=True),  # his seq 2 is acked: no longer pending
+        request(bob, 0, 5),  # more than `limit` seqs: a page of three, and more
+        request(carol, 5, 9),  # beyond her stream: nothing
+    ]
+
+    pages = stream_pages(requests=requests)
+
+    alone = [
+        (pending_items_page if r.pending_only else stream_items_page)(
+            user_id=r.user_id, after_seq=r.after_seq, upto_seq=r.upto_seq, limit=r.limit
+        )
+        for r in requests
+    ]
+    assert pages == alone
+    assert [(page_seqs(page), page.more) for page in pages] == [
+        ([2, 3], False),
+        ([3, 4, 5], False),
+        ([1, 2], False),
+        ([1, 3], False),
+        ([1, 2, 3], True),
+        ([], False),
+    ]
+    assert pages[1].items[0] is not pages[0].items[1]  # each connection gets frames of its own
+
+
+@pytest.mark.django_db
+def test_short_pages_of_many_connections_are_read_in_one_query(alice, bob, carol, django_assert_num_queries):
+    send(alice, bob, "to bob")
+    send(alice, carol, "to carol")
+    requests = [
+        PageRequest(user_id=user.pk, pending_only=False, after_seq=0, upto_seq=1, limit=100)
+        for user in (alice, bob, carol)
+    ]
+
+    with django_assert_num_queries(1):
+        pages = stream_pages(requests=requests)
+
+    assert [[item["data"]["content"] for item in page.items] for page in pages] == [
+        ["to bob"],  # alice's seq 1: her own copy
+        ["to bob"],
+        ["to carol"],
+    ]
 
 
 @pytest.mark.django_db
