@@ -48,6 +48,8 @@ CLOSE_SERVER_ERROR = 1011
 # Clients send `typing` on keystrokes; a few a second is plenty for the indicator.
 TYPING_RATE_PER_SECOND = 2
 TYPING_BURST = 5
+# Pages read in one query by a replay (each sent after the client acks the one before).
+READ_AHEAD_PAGES = 5
 # A `sync` replays from the database; a client needs one after a gap, not a stream of them.
 SYNC_RATE_PER_SECOND = 1
 SYNC_BURST = 5
@@ -58,22 +60,34 @@ class DatabaseStreamReader:
 
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
+        # The pages read ahead: ((pending_only, after_seq, upto_seq) they follow, items).
+        self._ahead: tuple[tuple[bool, int, int], Page] | None = None
 
     async def last_seq(self) -> int:
         return await database_sync_to_async(stream_last_seq)(user_id=self.user_id)
 
     async def page(self, *, pending_only: bool, after_seq: int, upto_seq: int, limit: int) -> Page:
+        """The next page, read READ_AHEAD_PAGES pages at a time: a replay asks for the
+        page after the one it just sent, and each database hop costs more than its rows."""
         if upto_seq <= after_seq:  # a client resuming with nothing missed: no database hop
             return Page(items=[], more=False)
-        return await page_batcher().submit(
-            PageRequest(
-                user_id=self.user_id,
-                pending_only=pending_only,
-                after_seq=after_seq,
-                upto_seq=upto_seq,
-                limit=limit,
+        ahead = self._ahead
+        if ahead is not None and ahead[0] == (pending_only, after_seq, upto_seq) and ahead[1].items:
+            read = ahead[1]
+        else:
+            read = await page_batcher().submit(
+                PageRequest(
+                    user_id=self.user_id,
+                    pending_only=pending_only,
+                    after_seq=after_seq,
+                    upto_seq=upto_seq,
+                    limit=limit * READ_AHEAD_PAGES,
+                )
             )
-        )
+        page = Page(items=read.items[:limit], more=len(read.items) > limit or read.more)
+        rest = Page(items=read.items[limit:], more=read.more)
+        self._ahead = ((pending_only, page.items[-1]["seq"], upto_seq), rest) if page.items else None
+        return page
 
     async def is_truncated(self, *, after_seq: int, upto_seq: int) -> bool:
         if upto_seq <= after_seq:
@@ -305,6 +319,11 @@ class IMSConsumer(AsyncWebsocketConsumer):
         session_key = event.get("session_key")
         if session_key is None or session_key == self._session_key():
             await self.close(code=CLOSE_REVOKED)
+
+    def needs(self, head: StreamHead) -> bool:
+        """stream_poll.Watcher: the user was deactivated, or the stream has items this
+        connection has not had."""
+        return not head.is_active or self.session.is_behind(head.last_seq)
 
     async def stream_head(self, head: StreamHead) -> None:
         """The per-process poll read this user's stream head (stream_poll.Watcher)."""

@@ -153,6 +153,10 @@ class StreamSession:
             return False
         return True
 
+    def is_behind(self, last_seq: int) -> bool:
+        """The stream has items up to `last_seq`, and this connection has not had them all."""
+        return last_seq > self.last_forwarded
+
     async def catch_up(self, *, last_seq: int) -> None:
         """The stream has items up to `last_seq` (the per-process poll read it): send any
         this connection has not had, even if no event ever carries them."""

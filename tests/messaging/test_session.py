@@ -315,8 +315,11 @@ async def test_own_sends_are_not_repeated_in_a_sync_replay_nor_waited_for(sessio
 async def test_catch_up_sends_the_items_no_event_carried(session, stream, wire):
     stream.store(2)
     await go_live(session, stream, wire)
+    assert not session.is_behind(2)  # the poll leaves a connection that has everything alone
     stream.store(3)  # by a worker: no event reaches this process
+    assert session.is_behind(5)
     await session.catch_up(last_seq=5)
+    assert not session.is_behind(5)
     assert wire.take() == [("message", 3), ("message", 4), ("message", 5)]
     await session.catch_up(last_seq=5)
     assert wire.take() == []
