@@ -51,10 +51,6 @@ def connections_close(*, closes: list[tuple[int, str]]) -> list[list[int]]:
     return [peers.pop(user_id, []) for user_id, _ in closes]
 
 
-def connection_heartbeat(*, channel_name: str) -> None:
-    connections_heartbeat(channel_names=[channel_name])
-
-
 def connections_heartbeat(*, channel_names: list[str]) -> None:
     """The connections are alive now: one UPDATE for many (20,000 connections beat about
     670 times a second)."""

@@ -85,54 +85,7 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, sign
     # No savepoint when nested (as in messages_send): a failure here fails the whole send,
     # so a rollback point would only cost two round trips.
     with transaction.atomic(savepoint=False):
-        next_seq = stream_reserve_seqs(counts=counts)
-        seqs: list[list[int]] = []  # per entry, its recipients' seqs
-        for entry in entries:
-            seqs.append([next_seq[r.user_id] for r in entry.recipients])
-            for r in entry.recipients:
-                next_seq[r.user_id] += 1
-        item_ids = insert_stream_rows(
-            rows=[
-                (r.user_id, seq, index, r.is_own)
-                for index, entry in enumerate(entries)
-                for r, seq in zip(entry.recipients, seqs[index], strict=True)
-            ],
-            entries=[
-                (
-                    entry.kind,
-                    entry.message_id,
-                    entry.conversation_id,
-                    None if entry.message_id else entry.body,
-                    entry.priority,
-                    entry.created_at,
-                )
-                for entry in entries
-            ],
-        )
-        stored = [
-            [
-                signals.StoredItem(
-                    user_id=r.user_id,
-                    seq=seq,
-                    item_id=item_ids[r.user_id, seq],
-                    kind=entry.kind,
-                    priority=entry.priority,
-                    pending=r.pending,
-                    conversation_id=entry.conversation_id,
-                )
-                for r, seq in zip(entry.recipients, entry_seqs, strict=True)
-            ]
-            for entry, entry_seqs in zip(entries, seqs, strict=True)
-        ]
-        ttl = dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
-        insert_pending_rows(
-            rows=[
-                (item.user_id, item.seq, item.item_id, entry.created_at, entry.created_at + ttl)
-                for entry, items in zip(entries, stored, strict=True)
-                for item in items
-                if item.pending
-            ]
-        )
+        stored = _insert_items(entries, next_seq=stream_reserve_seqs(counts=counts))
         item_frames = wire.ItemFrames()  # a broadcast's body is encoded once, not per user
         delivery.publish_items_on_commit(
             (item.user_id, item.seq, item_frames.frame(entry.kind, item.seq, entry.body))
@@ -141,6 +94,61 @@ def stream_append_many(*, entries: Sequence[StreamEntry]) -> list[dict[int, sign
         )
         signals.items_stored.send(sender=StreamItem, items=[item for items in stored for item in items])
     return [{item.user_id: item for item in items} for items in stored]
+
+
+def _insert_items(
+    entries: Sequence[StreamEntry], *, next_seq: dict[int, int]
+) -> list[list[signals.StoredItem]]:
+    """The stream items of each entry, and the pending items of those recipients who wait
+    for theirs, inserted from `next_seq` (each user's first reserved seq) on."""
+    seqs: list[list[int]] = []  # per entry, its recipients' seqs
+    for entry in entries:
+        seqs.append([next_seq[r.user_id] for r in entry.recipients])
+        for r in entry.recipients:
+            next_seq[r.user_id] += 1
+    item_ids = insert_stream_rows(
+        rows=[
+            (r.user_id, seq, index, r.is_own)
+            for index, entry in enumerate(entries)
+            for r, seq in zip(entry.recipients, seqs[index], strict=True)
+        ],
+        entries=[
+            (
+                entry.kind,
+                entry.message_id,
+                entry.conversation_id,
+                None if entry.message_id else entry.body,
+                entry.priority,
+                entry.created_at,
+            )
+            for entry in entries
+        ],
+    )
+    stored = [
+        [
+            signals.StoredItem(
+                user_id=r.user_id,
+                seq=seq,
+                item_id=item_ids[r.user_id, seq],
+                kind=entry.kind,
+                priority=entry.priority,
+                pending=r.pending,
+                conversation_id=entry.conversation_id,
+            )
+            for r, seq in zip(entry.recipients, entry_seqs, strict=True)
+        ]
+        for entry, entry_seqs in zip(entries, seqs, strict=True)
+    ]
+    ttl = dt.timedelta(days=settings.IMS_OFFLINE_TTL_DAYS)
+    insert_pending_rows(
+        rows=[
+            (item.user_id, item.seq, item.item_id, entry.created_at, entry.created_at + ttl)
+            for entry, items in zip(entries, stored, strict=True)
+            for item in items
+            if item.pending
+        ]
+    )
+    return stored
 
 
 # (user_id, seq) pairs per statement: two parameters each, well under SQLite's 32,766.

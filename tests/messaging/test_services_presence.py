@@ -15,7 +15,6 @@ from messaging.models import Connection, User
 from messaging.services.conversations import conversation_create_group, conversation_get_or_create_direct
 from messaging.services.presence import (
     connection_close,
-    connection_heartbeat,
     connection_open,
     connections_heartbeat,
     connections_reap_stale,
@@ -93,7 +92,7 @@ def test_a_heartbeat_keeps_a_connection_fresh(alice, peers_of_alice):
     connection_open(user_id=alice.pk, channel_name="phone")
     Connection.objects.update(last_seen_at=stale_time())
 
-    connection_heartbeat(channel_name="phone")
+    connections_heartbeat(channel_names=["phone"])
 
     assert connection_open(user_id=alice.pk, channel_name="laptop") == []
 
