@@ -14,6 +14,8 @@ const SILENT_HEARTBEATS = 2.5;
 const PERMANENT_SEND_ERRORS = new Set(["bad_request", "forbidden", "not_found", "too_large"]);
 const SEEN_MSG_IDS_KEPT = 5000;
 const RETRY_OUTBOX_MS = 5000;
+// Live items kept while a replay runs; past this many a `sync` after it reads the rest.
+const HELD_LIVE_ITEMS_KEPT = 1000;
 
 /** A random UUID; crypto.randomUUID exists only on https and localhost pages. */
 export function newClientMsgId() {
@@ -127,6 +129,8 @@ export class IMSClient extends EventTarget {
     this.seenMsgIds = new Set();
     this.replaying = false;
     this.syncing = false;
+    this.heldLive = []; // live items that came while a replay ran
+    this.heldOverflow = false;
     this.pendingAcks = [];
     this.timers = {};
   }
@@ -182,6 +186,8 @@ export class IMSClient extends EventTarget {
     this.clearTimers();
     this.replaying = false;
     this.syncing = false;
+    this.heldLive = [];
+    this.heldOverflow = false;
     if (this.stopped) return;
     if (code === 4403) return this.authLost("signed out");
     if (!opened && !this.getTicket && this.checkAuth) {
@@ -275,6 +281,7 @@ export class IMSClient extends EventTarget {
       // A pending-only replay skips acked items; everything up to hello.last_seq is now known.
       if (this.lastSeq === null || this.lastSeq < this.helloLastSeq) this.advanceTo(this.helloLastSeq);
       this.handledSeqs.clear();
+      this.handleHeldLive();
       this.emit("replayed", {});
       // After the replay, so the seqs of the `sent` answers follow the replayed ones.
       this.flushOutbox();
@@ -316,11 +323,29 @@ export class IMSClient extends EventTarget {
   };
 
   handleLive(items) {
-    if (this.replaying || this.syncing) return; // the running replay brings them, in order
+    if (this.replaying || this.syncing) {
+      // The server holds live items until its replay ends, but a replay only reaches the
+      // seq it started from: an item that overtook it anyway must not be lost. Those the
+      // replay also brings are skipped by seq afterwards.
+      if (this.heldLive.length < HELD_LIVE_ITEMS_KEPT) this.heldLive.push(...items);
+      else this.heldOverflow = true;
+      return;
+    }
     const first = items[0]?.seq;
     if (this.lastSeq !== null && first > this.lastSeq + 1) return this.requestSync();
     this.handleItems(items, { replayed: false });
     this.flushAcks();
+  }
+
+  /** After a replay: the live items that came meanwhile, in seq order, each once. */
+  handleHeldLive() {
+    const held = this.heldLive.sort((a, b) => a.seq - b.seq);
+    const overflow = this.heldOverflow;
+    this.heldLive = [];
+    this.heldOverflow = false;
+    const fresh = held.filter((item, i) => (this.lastSeq === null || item.seq > this.lastSeq) && held[i - 1]?.seq !== item.seq);
+    if (fresh.length) this.handleLive(fresh);
+    if (overflow) this.requestSync();
   }
 
   /** The channel layer may drop an event: ask for everything after the last seq handled. */

@@ -61,10 +61,21 @@ def server(start_server: StartServer) -> DaphneServer:  # noqa: F811
 OpenChat = Callable[..., object]
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def open_chat(browser, server: DaphneServer) -> Iterator[OpenChat]:
-    """open_chat(user, hash="", width=1280, height=800) -> a page of the chat, signed in."""
+def open_chat(request: pytest.FixtureRequest, browser, server: DaphneServer) -> Iterator[OpenChat]:
+    """open_chat(user, hash="", width=1280, height=800) -> a page of the chat, signed in.
+
+    When the test fails, the pages' console and the server's log are printed with it."""
     contexts = []
+    console: list[str] = []
 
     def open_page(user: User, hash: str = "", *, width: int = 1280, height: int = 800) -> object:
         context = browser.new_context(viewport={"width": width, "height": height})
@@ -73,6 +84,8 @@ def open_chat(browser, server: DaphneServer) -> Iterator[OpenChat]:
         page = context.new_page()
         page.errors = []
         page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.on("console", lambda message: console.append(f"{user.username}: {message.type}: {message.text}"))
+        page.on("websocket", lambda ws: _log_frames(ws, user.username, console))
         page.goto(f"{server.origin}/chat/{hash}")
         page.wait_for_selector("#connection-state[data-state=open]", state="attached")
         return page
@@ -80,6 +93,16 @@ def open_chat(browser, server: DaphneServer) -> Iterator[OpenChat]:
     yield open_page
     for context in contexts:
         context.close()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        print("--- browser console and WebSocket frames ---", *console, sep="\n")
+        print("--- server log ---", server.stderr()[-20_000:], sep="\n")
+
+
+def _log_frames(ws, who: str, log: list[str]) -> None:
+    ws.on("framesent", lambda payload: log.append(f"{who} -> {str(payload)[:300]}"))
+    ws.on("framereceived", lambda payload: log.append(f"{who} <- {str(payload)[:300]}"))
+    ws.on("close", lambda _: log.append(f"{who}: socket closed"))
 
 
 def session_cookie(user: User, origin: str) -> dict[str, str]:

@@ -7,13 +7,16 @@ import json
 import struct
 import urllib.request
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.db import connections
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation
+from messaging.models import Conversation, Message
 from messaging.services.conversations import conversation_get_or_create_direct
+from messaging.services.receipts import items_mark_read
 from tests.browser.conftest import session_cookie
 from tests.conftest import token_of
 from tests.factories import UserFactory
@@ -108,6 +111,29 @@ def test_a_message_typed_while_the_server_restarts_arrives_without_a_reload(open
     # Exactly once, on both sides.
     expect(message(bob_page, "Sent while the server was down")).to_have_count(1)
     expect(message(alice_page, "Sent while the server was down")).to_have_count(1)
+
+
+def test_a_message_read_while_the_senders_page_was_offline_shows_read_after_it_reconnects(
+    open_chat, server, alice, bob
+):
+    chat = direct(alice, bob)
+    alice_page = open_chat(alice, f"#c={chat.pk}")
+    send(alice_page, "Read this while I am away")
+    tick = message(alice_page, "Read this while I am away").locator(".tick")
+    expect(tick).to_have_attribute("aria-label", "Sent")
+
+    server.kill()  # the receipt of Bob's read has no socket of Alice's to go to
+    expect(alice_page.locator("#connection-state")).not_to_have_attribute("data-state", "open")
+    msg_id = Message.objects.get(content="Read this while I am away").pk
+    # As Bob's phone would on another server; from a thread, as playwright's loop runs here.
+    with ThreadPoolExecutor(1) as other_server:
+        assert other_server.submit(items_mark_read, user_id=bob.pk, msg_ids=[str(msg_id)]).result() == 1
+        other_server.submit(connections.close_all).result()
+    server.start()
+
+    expect(alice_page.locator("#connection-state")).to_have_attribute("data-state", "open")
+    expect(tick).to_have_attribute("aria-label", "Read")  # no reload
+    assert alice_page.errors == []
 
 
 def test_markup_in_a_message_shows_as_text_and_runs_nothing(open_chat, alice, bob):

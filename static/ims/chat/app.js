@@ -29,8 +29,13 @@ const REFRESH_DELAY_MS = 250;
 const LOAD_OLDER_WITHIN_PX = 120;
 const SAFE_IMAGE_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 
+// Receipts are hints sent once: one that overtakes its message's `sent` waits here.
+const EARLY_RECEIPTS_KEPT = 500;
+
 let client = null;
 let refreshTimer = null;
+let replays = 0;
+const earlyReceipts = new Map(); // msg_id -> [{status, user_id}]
 
 // --- conversations --------------------------------------------------------------------
 
@@ -265,6 +270,7 @@ function onMessage({ detail }) {
   const own = data.sender_id === state.me.id;
   const record = putMessage(recordFromMessage(data, own ? "sent" : "received"));
   record.readByMe = own ? undefined : false;
+  if (own) applyEarlyReceipts(record);
   const conversation = state.conversations.get(data.conversation_id);
   if (!conversation) refreshConversations();
   else {
@@ -300,6 +306,7 @@ function onSent({ detail }) {
   upgradeStatus(record, "sent");
   if (!t.records.has(record.key)) t.records.set(record.key, record);
   state.byMsgId.set(record.msg_id, t.records.get(record.key));
+  applyEarlyReceipts(t.records.get(record.key));
   const conversation = state.conversations.get(Number(key));
   if (conversation && conversation.last_message?.client_msg_id === detail.client_msg_id) {
     conversation.last_message = { ...conversation.last_message, msg_id: detail.msg_id, created_at: detail.created_at };
@@ -314,6 +321,45 @@ function onFailed({ detail }) {
   if (record) record.status = "failed";
   toast(`Not sent: ${detail.error.detail}`);
   if (String(state.openKey) === String(key)) renderMessages();
+}
+
+/** Receipts for a message this page did not know yet, applied once it does. */
+function applyEarlyReceipts(record) {
+  const early = earlyReceipts.get(record.msg_id);
+  if (!early) return;
+  earlyReceipts.delete(record.msg_id);
+  for (const { status, user_id } of early) {
+    if (status === "read") record.readers.add(user_id);
+    upgradeStatus(record, status);
+  }
+}
+
+function keepEarlyReceipt(msgId, status, userId) {
+  if (!earlyReceipts.has(msgId) && earlyReceipts.size >= EARLY_RECEIPTS_KEPT) {
+    earlyReceipts.delete(earlyReceipts.keys().next().value);
+  }
+  earlyReceipts.set(msgId, [...(earlyReceipts.get(msgId) || []), { status, user_id: userId }]);
+}
+
+/** After a reconnect: receipts sent while this page was offline are gone, so the ticks of
+ * the open conversation come from its history again. */
+async function refreshTicks() {
+  const key = state.openKey;
+  if (key === null || String(key).startsWith("u:")) return;
+  const page = await api(`/api/conversations/${key}/messages/?page_size=${PAGE_SIZE}`).catch(() => null);
+  if (!page) return;
+  for (const data of page.results) {
+    const record = state.byMsgId.get(data.msg_id);
+    if (!record || record.sender_id !== state.me.id || !data.delivery) continue;
+    upgradeStatus(record, historyStatus(data.delivery));
+    record.readCount = Math.max(record.readCount || 0, data.delivery.read - record.readers.size);
+  }
+  if (state.openKey === key) renderMessages();
+}
+
+function onReplayed() {
+  refreshConversations();
+  if (replays++ > 0) refreshTicks();
 }
 
 function onReceipt({ detail }) {
@@ -332,6 +378,7 @@ function onReceipt({ detail }) {
   let changed = false;
   for (const id of detail.msg_ids) {
     const record = state.byMsgId.get(id);
+    if (!record) keepEarlyReceipt(id, detail.status, detail.user_id);
     if (!record || record.sender_id !== state.me.id) continue;
     if (detail.status === "read") record.readers.add(detail.user_id);
     upgradeStatus(record, detail.status);
@@ -410,7 +457,7 @@ function wireClient() {
     notification: onNotification,
     state: onState,
     truncated: onTruncated,
-    replayed: refreshConversations,
+    replayed: onReplayed,
     authlost: () => location.assign("/login/?next=/chat/"),
     error: ({ detail }) => {
       if (!detail.ref && detail.code !== "rate_limited") console.warn("IMS error", detail);
