@@ -29,6 +29,8 @@ from typing import Any
 import orjson
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,8 @@ ORIGIN_BYTES = 16  # a process's id in front of each published event (uuid4 byte
 # those of its local groups: a broadcast to 10,000 users was 10,000 messages for each
 # server to read one by one (about 1 s of its event loop in redis-py), now it is one.
 BULK_EVENTS = 64
+# What Redis going away raises (a restart, a failover, the network).
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
 class FanoutChannelLayer(BaseChannelLayer):
@@ -66,6 +70,8 @@ class FanoutChannelLayer(BaseChannelLayer):
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._subscribe_lock = asyncio.Lock()
+        # "publishing" and/or "subscription" while Redis is away: logged once per outage.
+        self._redis_down: set[str] = set()
 
     # --- channels ---------------------------------------------------------------------------
 
@@ -140,18 +146,41 @@ class FanoutChannelLayer(BaseChannelLayer):
         for group, message in events:
             self.deliver_local(group, message)
         if self.url and events:
-            redis, borrowed = self._client()
             try:
-                if len(events) >= BULK_EVENTS:
-                    await redis.publish(self._bulk_channel(), self.origin + orjson.dumps(events))
-                    return
-                async with redis.pipeline(transaction=False) as pipe:
-                    for group, message in events:
-                        pipe.publish(self._redis_channel(group), self.origin + orjson.dumps(message))
-                    await pipe.execute()
-            finally:
-                if borrowed:
-                    await redis.aclose()
+                await self._publish(events)
+            except REDIS_UNREACHABLE as error:
+                self._note_redis_down(error)
+            else:
+                self._note_redis_up()
+
+    async def _publish(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        redis, borrowed = self._client()
+        try:
+            if len(events) >= BULK_EVENTS:
+                await redis.publish(self._bulk_channel(), self.origin + orjson.dumps(events))
+                return
+            async with redis.pipeline(transaction=False) as pipe:
+                for group, message in events:
+                    pipe.publish(self._redis_channel(group), self.origin + orjson.dumps(message))
+                await pipe.execute()
+        finally:
+            if borrowed:
+                await redis.aclose()
+
+    def _note_redis_down(self, error: BaseException, *, path: str = "publishing") -> None:
+        if path not in self._redis_down:
+            self._redis_down.add(path)
+            logger.warning(
+                "Redis is unreachable for %s (%s): events between processes are dropped until "
+                "it is back; their items reach those connections through the stream poll",
+                path,
+                error,
+            )
+
+    def _note_redis_up(self, *, path: str = "publishing") -> None:
+        if path in self._redis_down:
+            self._redis_down.discard(path)
+            logger.warning("Redis is reachable again for %s", path)
 
     def deliver_local(self, group: str, message: dict[str, Any]) -> None:
         members = self.groups.get(group)
@@ -247,6 +276,7 @@ class FanoutChannelLayer(BaseChannelLayer):
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue
+                self._note_redis_up(path="subscription")
                 data: bytes = message["data"]
                 if data[:ORIGIN_BYTES] == self.origin:
                     continue  # published here, and delivered here already
@@ -259,7 +289,10 @@ class FanoutChannelLayer(BaseChannelLayer):
                     self.deliver_local(name[skip:], orjson.loads(data[ORIGIN_BYTES:]))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except REDIS_UNREACHABLE as error:
                 # Redis restarting: redis-py reconnects and subscribes again on next use.
+                self._note_redis_down(error, path="subscription")
+                await asyncio.sleep(1)
+            except Exception:
                 logger.exception("reading the channel layer's subscription failed; retrying")
                 await asyncio.sleep(1)
