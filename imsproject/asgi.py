@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, /ws/ through the IMS consumer."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -28,3 +29,9 @@ application = ProtocolTypeRouter(
         "websocket": CredentialsMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# Everything imported so far lives as long as the process: out of the garbage collector's
+# sight, its full collections stop rescanning Django's few hundred thousand objects. A
+# broadcast to 10,000 users allocates enough to trigger several (about 80 ms of its 0.5 s
+# stored in a process without this).
+gc.freeze()

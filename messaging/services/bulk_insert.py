@@ -15,13 +15,12 @@ Table and column names come from the models; every value is a parameter.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-from django.db import connection, models
+from django.db import connection
 
+from messaging.json_rows import json_field, json_index, json_param, json_rows, json_value
 from messaging.models import ItemStatus, Message, PendingItem, StreamCounter, StreamItem
 
 
@@ -36,7 +35,7 @@ def add_to_counters(*, rows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]
         return []
     table = _table(StreamCounter)
     user, last_seq = _column(StreamCounter, "user"), _column(StreamCounter, "last_seq")
-    values = f"{_field('r', 0, 'bigint')}, {_field('r', 1, 'bigint')} FROM {_rows('r')}"
+    values = f"{json_field('r', 0, 'bigint')}, {json_field('r', 1, 'bigint')} FROM {json_rows('r')}"
     sql = (
         # "WHERE true": SQLite's grammar needs it before ON CONFLICT after a SELECT.
         f"INSERT INTO {table} ({user}, {last_seq}) SELECT {values} WHERE true "
@@ -44,7 +43,7 @@ def add_to_counters(*, rows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]
         f"RETURNING {user}, {last_seq}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_json(rows)])
+        cursor.execute(sql, [json_param(rows)])
         return cursor.fetchall()
 
 
@@ -65,18 +64,18 @@ def insert_messages(*, messages: Sequence[Message]) -> set[Any]:
         "created_at",
     )
     fields: list[Any] = [Message._meta.get_field(name) for name in names]  # concrete fields
-    rows = [[_prepared(field, getattr(message, field.attname)) for field in fields] for message in messages]
+    rows = [[json_value(field, getattr(message, field.attname)) for field in fields] for message in messages]
     casts = ("uuid", "", "bigint", "bigint", "bigint", "", "jsonb", "jsonb", "timestamptz")
-    values = ", ".join(_field("r", n, cast) for n, cast in enumerate(casts))
+    values = ", ".join(json_field("r", n, cast) for n, cast in enumerate(casts))
     id_column = _column(Message, "id")
     sql = (
         f"INSERT INTO {_table(Message)} ({', '.join(_column(Message, name) for name in names)}) "  # noqa: S608
-        f"SELECT {values} FROM {_rows('r')} WHERE true "
+        f"SELECT {values} FROM {json_rows('r')} WHERE true "
         f"ON CONFLICT ({_column(Message, 'sender')}, {_column(Message, 'client_msg_id')}) DO NOTHING "
         f"RETURNING {id_column}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_json(rows)])
+        cursor.execute(sql, [json_param(rows)])
         stored = {row[0] for row in cursor.fetchall()}
     id_field = Message._meta.pk
     return {id_field.to_python(value) for value in stored}
@@ -93,21 +92,24 @@ def insert_stream_rows(
     names = ("kind", "message", "conversation_id", "payload", "priority", "created_at")
     fields = [StreamItem._meta.get_field(name) for name in names]
     prepared = [
-        [_prepared(field, value) for field, value in zip(fields, entry, strict=True)] for entry in entries
+        [json_value(field, value) for field, value in zip(fields, entry, strict=True)] for entry in entries
     ]
     columns = [_column(StreamItem, name) for name in ("user", "seq", "is_own", *names, "status")]
-    row_values = [_field("r", 0, "bigint"), _field("r", 1, "bigint"), _field("r", 3, "boolean")]
+    row_values = [json_field("r", 0, "bigint"), json_field("r", 1, "bigint"), json_field("r", 3, "boolean")]
     entry_casts = ("", "uuid", "bigint", "jsonb", "", "timestamptz")
-    entry_values = [_field("e", n, cast) for n, cast in enumerate(entry_casts)]
+    entry_values = [json_field("e", n, cast) for n, cast in enumerate(entry_casts)]
     # Rows name their entry by its index in the entries array.
-    join = f"{_rows('r')} JOIN {_rows('e', numbered=True)} ON {_index('e')} = {_field('r', 2, 'bigint')}"
+    join = (
+        f"{json_rows('r')} JOIN {json_rows('e', numbered=True)} "
+        f"ON {json_index('e')} = {json_field('r', 2, 'bigint')}"
+    )
     sql = (
         f"INSERT INTO {_table(StreamItem)} ({', '.join(columns)}) "  # noqa: S608
         f"SELECT {', '.join(row_values + entry_values)}, %s FROM {join} "
         f"RETURNING {_column(StreamItem, 'id')}, {_column(StreamItem, 'user')}, {_column(StreamItem, 'seq')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ItemStatus.SENT.value, _json(rows), _json(prepared)])
+        cursor.execute(sql, [ItemStatus.SENT.value, json_param(rows), json_param(prepared)])
         return {(user_id, seq): item_id for item_id, user_id, seq in cursor.fetchall()}
 
 
@@ -121,45 +123,17 @@ def insert_pending_rows(*, rows: Sequence[tuple[int, int, int, dt.datetime, dt.d
     for _, _, _, created_at, expires_at in rows:
         for at in (created_at, expires_at):
             if at not in prepared_times:
-                prepared_times[at] = _prepared(times, at)
+                prepared_times[at] = json_value(times, at)
     values = [(u, s, i, prepared_times[c], prepared_times[e]) for u, s, i, c, e in rows]
     names = ("user", "seq", "item", "created_at", "expires_at")
     casts = ("bigint", "bigint", "bigint", "timestamptz", "timestamptz")
-    select = ", ".join(_field("r", n, cast) for n, cast in enumerate(casts))
+    select = ", ".join(json_field("r", n, cast) for n, cast in enumerate(casts))
     sql = (
         f"INSERT INTO {_table(PendingItem)} ({', '.join(_column(PendingItem, name) for name in names)}) "  # noqa: S608
-        f"SELECT {select} FROM {_rows('r')}"
+        f"SELECT {select} FROM {json_rows('r')}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_json(values)])
-
-
-# --- SQL of the two backends ---------------------------------------------------------------
-
-
-def _rows(alias: str, *, numbered: bool = False) -> str:
-    """The elements of a JSON array parameter as rows called `alias`."""
-    if connection.vendor == "postgresql":
-        ordinality = " WITH ORDINALITY" if numbered else ""
-        return f"json_array_elements(%s::json){ordinality} AS {alias}(v{', n' if numbered else ''})"
-    return f"json_each(%s) AS {alias}"
-
-
-def _index(alias: str) -> str:
-    """The position (from 0) of a row of `_rows(alias, numbered=True)` in its array."""
-    return f"({alias}.n - 1)" if connection.vendor == "postgresql" else f"{alias}.key"
-
-
-def _field(alias: str, index: int, cast: str) -> str:
-    """Element `index` of the JSON array row `alias`, as a column value.
-
-    PostgreSQL takes it as text and casts it (`cast`; "" for text); SQLite's json_extract
-    gives integers, text and NULL as they are, and JSON values (prepared as text) as text.
-    """
-    if connection.vendor == "postgresql":
-        text = f"({alias}.v->>{index})"
-        return f"{text}::{cast}" if cast else text
-    return f"json_extract({alias}.value, '$[{index}]')"
+        cursor.execute(sql, [json_param(values)])
 
 
 Model = type[Message] | type[StreamItem] | type[PendingItem] | type[StreamCounter]
@@ -171,26 +145,3 @@ def _table(model: Model) -> str:
 
 def _column(model: Model, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)  # type: ignore[union-attr,arg-type]  # concrete fields
-
-
-def _prepared(field: Any, value: Any) -> Any:
-    """`value` as the database stores it in `field`, in a form JSON carries: JSON fields as
-    their text, timestamps and uuids as text (PostgreSQL casts them back)."""
-    if value is None:
-        return None
-    if isinstance(field, models.JSONField):
-        return _json(value)
-    value = field.get_db_prep_save(value, connection)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _json(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # orjson.JSONEncodeError is one
-        # A lone surrogate in a body stored before text was checked: JSON can escape it.
-        return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
