@@ -28,7 +28,8 @@ Other ASGI servers are unaffected; nothing happens when daphne is not installed.
   the kernel at once; only what the kernel does not take is buffered as before.
 
 Also `sync_writer`: daphne's ASGI `send` hands a frame to Twisted without ever waiting, so
-a consumer may write from plain (non-async) code, as the channel layer's fan-out does.
+a consumer may write from plain (non-async) code, as the channel layer's fan-out does. It
+frames text itself when autobahn would do nothing more than frame it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import errno
 import functools
 import pprint
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +72,41 @@ class _LazyPrettyText:
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def close_if_over_budget(protocol: Any) -> None:
+    """Close with 4429 a connection whose unsent output passed IMS_MAX_OUTPUT_BYTES."""
+    if unsent_bytes(protocol.transport) > settings.IMS_MAX_OUTPUT_BYTES:
+        # The close frame queues behind the backlog, so a peer that never reads may not
+        # see it: autobahn drops the TCP connection after its close timeout.
+        protocol.closeHandshakeTimeout = SLOW_READER_CLOSE_TIMEOUT_SECONDS
+        protocol.sendCloseFrame(code=CLOSE_SLOW_READER, reasonUtf8=b"the client does not read its frames")
+
+
+def text_frame(text: str) -> bytes:
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455, 5.2): a server's."""
+    payload = text.encode()
+    size = len(payload)
+    if size <= 125:
+        return bytes((0x81, size)) + payload
+    if size <= 0xFFFF:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+def _writes_plain_frames(protocol: Any) -> bool:
+    """Whether a frame may go to the transport as it is: autobahn would do nothing more
+    than frame it (no compression, fragmentation, masking, queue, or frame logging)."""
+    return (
+        protocol.state == protocol.STATE_OPEN
+        and protocol._perMessageCompress is None
+        and not protocol.autoFragmentSize
+        and not protocol.maskServerFrames
+        and not protocol.send_queue
+        and not protocol.logFrames
+        and not protocol.logOctets
+        and not protocol.trackedTimings
+    )
 
 
 def _patch_tcp_write() -> None:
@@ -131,11 +168,7 @@ def harden_daphne() -> None:
         if self.state != self.STATE_OPEN and self.state != self.STATE_CONNECTING:
             return  # closing or closed: the consumer's disconnect is on its way
         server_send(self, content, binary)
-        if unsent_bytes(self.transport) > settings.IMS_MAX_OUTPUT_BYTES:
-            # The close frame queues behind the backlog, so a peer that never reads may
-            # not see it: autobahn drops the TCP connection after its close timeout.
-            self.closeHandshakeTimeout = SLOW_READER_CLOSE_TIMEOUT_SECONDS
-            self.sendCloseFrame(code=CLOSE_SLOW_READER, reasonUtf8=b"the client does not read its frames")
+        close_if_over_budget(self)
 
     def close_with_any_code(self: Any, code: int | None = None) -> None:
         self.sendCloseFrame(code=1000 if code is None else code)
@@ -177,6 +210,14 @@ def sync_writer(send: Any) -> Callable[[str], None] | None:
         connection = server.connections.get(protocol)
         if connection is None or connection.get("disconnected"):
             return  # as Server.handle_reply
-        protocol.handle_reply({"type": "websocket.send", "text": text})
+        if not _writes_plain_frames(protocol):
+            protocol.handle_reply({"type": "websocket.send", "text": text})
+            return
+        # The frame as autobahn would write it, without its per-frame bookkeeping (type
+        # assertions, traffic counters, a debug line formatted whether logged or not):
+        # about half of the time of a frame written to 10,000 sockets.
+        protocol.transport.write(text_frame(text))
+        protocol.last_ping = time.time()  # as daphne's serverSend: no keepalive ping is due
+        close_if_over_budget(protocol)
 
     return write

@@ -348,6 +348,9 @@ class IMSConsumer(AsyncWebsocketConsumer):
     # --- output --------------------------------------------------------------------------
 
     async def send_frame(self, frame: frames.Frame) -> None:
+        if self._write is not None:  # daphne, once open: the frame goes out at once
+            self._write(wire.encode(frame))
+            return
         await self.send(text_data=wire.encode(frame))
 
     async def send_error(self, error: IMSError, *, ref: Any = None) -> None:
