@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -431,6 +432,9 @@ def main() -> None:
         receiver = users[-1 - n]
         store_pending(sender_id=users[0][0], receiver_id=receiver[0], count=count)
         replays[count] = receiver
+    # This process stores the broadcasts, standing in for the application's own processes
+    # (daphne, Celery), which freeze their startup objects (imsproject.asgi, .celery).
+    gc.freeze()
     results = run_all(args, env, users, replays, size_users)
     out = HERE / "results"
     out.mkdir(exist_ok=True)

@@ -98,23 +98,36 @@ def take_messages(receiver: WsClient, into: dict[int, dict], *, timeout: float) 
             receiver.send({"type": "ack", "seqs": [item["seq"] for item in items]})
 
 
+def connected(ws_connect, server, user) -> WsClient:
+    client = ws_connect(server, user)
+    client.handshake()
+    return client
+
+
+def send_many(sender: WsClient, *, to, prefix: str, count: int = 10) -> list[str]:
+    """The msg_ids of `count` messages, each sent until stored."""
+    return [send_until_sent(sender, to=to, client_msg_id=f"{prefix}-{n}")["msg_id"] for n in range(count)]
+
+
+def assert_each_once_in_order(received: dict[int, dict], sent: list[str]) -> None:
+    assert [received[seq]["data"]["msg_id"] for seq in sorted(received)] == sent
+    assert sorted(received) == list(range(1, len(sent) + 1))
+
+
 def test_a_redis_crash_under_traffic_loses_no_message_and_live_delivery_comes_back(
     start_server, ws_connect, private_redis, alice, bob
 ):
     one = start_server(REDIS_URL=private_redis.url, **UNLIMITED, **NO_POLL)
     two = start_server(REDIS_URL=private_redis.url, **UNLIMITED, **NO_POLL)
-    receiver = ws_connect(one, bob)
-    receiver.handshake()
-    sender = ws_connect(two, alice)
-    sender.handshake()
+    receiver, sender = connected(ws_connect, one, bob), connected(ws_connect, two, alice)
     received: dict[int, dict] = {}
-    sent = [send_until_sent(sender, to=bob, client_msg_id=f"before-{n}")["msg_id"] for n in range(10)]
+    sent = send_many(sender, to=bob, prefix="before")
     take_messages(receiver, received, timeout=2)
     assert len(received) == 10  # across servers, through Redis
 
     private_redis.kill()
     # Stored and answered as ever; their events have nowhere to go.
-    sent += [send_until_sent(sender, to=bob, client_msg_id=f"during-{n}")["msg_id"] for n in range(10)]
+    sent += send_many(sender, to=bob, prefix="during")
     private_redis.start()
 
     # Each server finds Redis again by itself: a message gets through the channel layer.
@@ -124,8 +137,7 @@ def test_a_redis_crash_under_traffic_loses_no_message_and_live_delivery_comes_ba
         take_messages(receiver, received, timeout=1)
     # The first live item after the outage revealed the gap; the session read it back.
     take_messages(receiver, received, timeout=1)
-    assert [received[seq]["data"]["msg_id"] for seq in sorted(received)] == sent
-    assert sorted(received) == list(range(1, len(sent) + 1))
+    assert_each_once_in_order(received, sent)
     # A line when Redis went away and one when it was back (for publishing, for the
     # subscription), not a traceback per event.
     for server in (one, two):
@@ -140,12 +152,9 @@ def test_database_connections_cut_under_traffic_lose_no_accepted_message(
     start_server, ws_connect, alice, bob
 ):
     server = start_server(**UNLIMITED)
-    receiver = ws_connect(server, bob)
-    receiver.handshake()
-    sender = ws_connect(server, alice)
-    sender.handshake()
+    receiver, sender = connected(ws_connect, server, bob), connected(ws_connect, server, alice)
     received: dict[int, dict] = {}
-    sent = [send_until_sent(sender, to=bob, client_msg_id=f"before-{n}")["msg_id"] for n in range(10)]
+    sent = send_many(sender, to=bob, prefix="before")
     take_messages(receiver, received, timeout=1)
 
     # As a PostgreSQL restart or failover does to every connection of the server.
@@ -156,7 +165,7 @@ def test_database_connections_cut_under_traffic_lose_no_accepted_message(
         )
         assert cursor.fetchone()[0] >= 1
 
-    sent += [send_until_sent(sender, to=bob, client_msg_id=f"after-{n}")["msg_id"] for n in range(10)]
+    sent += send_many(sender, to=bob, prefix="after")
     # A forward that met a dead connection would close with 1011; the replay has its items.
     with contextlib.suppress(ConnectionClosed):
         take_messages(receiver, received, timeout=2)
@@ -164,5 +173,4 @@ def test_database_connections_cut_under_traffic_lose_no_accepted_message(
         receiver = ws_connect(server, bob, last_seq=max(received, default=0))
         receiver.recv_type("hello")
         take_messages(receiver, received, timeout=2)
-    assert [received[seq]["data"]["msg_id"] for seq in sorted(received)] == sent
-    assert sorted(received) == list(range(1, len(sent) + 1))
+    assert_each_once_in_order(received, sent)
