@@ -255,7 +255,8 @@ IMS_DB_FLUSHES = env_int(
     "IMS_DB_FLUSHES", 1 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2
 )
 # A connection whose unsent output passes this is closed with 4429 (a client that does
-# not read must not cost the server unbounded memory).
+# not read must not cost the server unbounded memory). Counted in the server, after the
+# kernel's socket buffer (net.ipv4.tcp_wmem) has taken what it can.
 IMS_MAX_OUTPUT_BYTES = env_int("IMS_MAX_OUTPUT_BYTES", 1024 * 1024)
 # P3 items of one category reach live connections merged: one `batch` frame for those
 # that arrive within this window after the first, at most this many.
