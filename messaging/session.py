@@ -105,6 +105,8 @@ class StreamSession:
 
     async def acked(self, seqs: Iterable[int]) -> None:
         """The client acked these seqs: the next replay page goes once the last is acked."""
+        if self.replay is None:
+            return  # a live item's ack, the common case: no lock to take
         async with self._lock:
             replay = self.replay
             if replay is None:
