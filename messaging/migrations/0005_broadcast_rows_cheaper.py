@@ -38,8 +38,12 @@ def _recreate(schema_editor, *, method: str) -> None:
 
 
 class Migration(migrations.Migration):
+    # Renamed from 0004_broadcast_rows_cheaper (two migrations were numbered 0002, so `migrate messaging 0002`
+    # was ambiguous). Databases that applied the old name count this one as applied.
+    replaces = [("messaging", "0004_broadcast_rows_cheaper")]
+
     dependencies = [
-        ("messaging", "0003_stream_indexes_without_duplicates"),
+        ("messaging", "0004_stream_indexes_without_duplicates"),
     ]
 
     operations = [

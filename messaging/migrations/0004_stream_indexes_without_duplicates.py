@@ -6,8 +6,12 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed from 0003_stream_indexes_without_duplicates (two migrations were numbered 0002, so `migrate messaging 0002`
+    # was ambiguous). Databases that applied the old name count this one as applied.
+    replaces = [("messaging", "0003_stream_indexes_without_duplicates")]
+
     dependencies = [
-        ("messaging", "0002_upload"),
+        ("messaging", "0003_upload"),
     ]
 
     operations = [

@@ -8,6 +8,9 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    # Renamed from 0002_upload (two migrations were numbered 0002, so `migrate messaging 0002`
+    # was ambiguous). Databases that applied the old name count this one as applied.
+    replaces = [("messaging", "0002_upload")]
 
     dependencies = [
         ('messaging', '0002_stream_priorities_and_conversation_items'),
