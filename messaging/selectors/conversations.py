@@ -49,9 +49,15 @@ def conversation_member_ids(*, conversation_id: int, user_id: int) -> list[int]:
 
 
 def unread_counts(*, user_id: int, conversation_ids: list[int]) -> dict[int, int]:
+    """Unread messages from others per conversation. A conversation's `conversation` items
+    (created, renamed, members changed) carry its id too, but are not messages to read."""
     rows = (
         StreamItem.objects.filter(
-            user_id=user_id, conversation_id__in=conversation_ids, read_at__isnull=True, is_own=False
+            user_id=user_id,
+            conversation_id__in=conversation_ids,
+            read_at__isnull=True,
+            is_own=False,
+            kind=StreamItem.Kind.MESSAGE,
         )
         .values("conversation_id")
         .annotate(unread=Count("id"))

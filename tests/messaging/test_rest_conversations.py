@@ -90,6 +90,25 @@ def test_a_conversation_without_messages_has_no_last_message_and_nothing_unread(
     assert listed["unread_count"] == 0
 
 
+def test_group_changes_are_not_counted_as_unread_messages(alice, bob, carol):
+    """Creating, renaming and joining a group put `conversation` items in members' streams;
+    the unread count counts messages only."""
+    client = api_as(bob)
+    created = client.post(LIST_URL, {"title": "Ops", "member_ids": [alice.pk]}, format="json")
+    group_id = created.json()["id"]
+    client.patch(f"/api/conversations/{group_id}/", {"title": "Ops team"}, format="json")
+    client.post(f"/api/conversations/{group_id}/members/", {"user_ids": [carol.pk]}, format="json")
+    assert StreamItem.objects.filter(kind=StreamItem.Kind.CONVERSATION, user=alice).count() == 3
+
+    for member in (alice, bob, carol):
+        (listed,) = api_as(member).get(LIST_URL).json()
+        assert listed["title"] == "Ops team"
+        assert listed["unread_count"] == 0, member.username
+
+    send(bob, "welcome", conversation_id=group_id)
+    assert api_as(carol).get(LIST_URL).json()[0]["unread_count"] == 1
+
+
 def test_own_messages_are_never_unread(alice, bob):
     send(alice, to=bob.pk)
 
