@@ -20,6 +20,10 @@ import trustme
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+# Where these servers listen: private addresses, which Web Push endpoints may name only
+# with IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS on and these hosts in IMS_WEBPUSH_ALLOWED_HOSTS.
+LOCAL_HOSTS = ["127.0.0.1", "localhost"]
+
 
 @dataclass
 class Received:

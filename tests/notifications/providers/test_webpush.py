@@ -82,7 +82,7 @@ def push_service() -> Iterator[tuple[PushService, LocalServer]]:
 
 
 @pytest.fixture
-def provider(settings):
+def provider(settings, local_push_endpoints):
     settings.IMS_VAPID_PRIVATE_KEY = vapid.private_key_b64url(VAPID_KEY)
     return get_provider("webpush")
 
