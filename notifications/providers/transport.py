@@ -58,18 +58,26 @@ class _CheckedAddressAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-class _NoRedirectSession(requests.Session):
+class _WebPushSession(requests.Session):
     """Never follows a redirect: a push service has no reason to send one, and following it
-    would carry our signed POST wherever the answer points, inside the network included."""
+    would carry our signed POST wherever the answer points, inside the network included.
+    Trusts IMS_PUSH_CA_FILE even when REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set: requests
+    lets those override a session's own `verify` (psf/requests#3829, #4650)."""
 
     def get_redirect_target(self, resp: requests.Response) -> None:
         return None
 
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        verify = self.verify if verify is None else verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
 
 def webpush_session() -> requests.Session:
     """The session Web Push posts through: endpoint policy at connect time, no redirects.
-    Raises endpoints.EndpointRefused / EndpointUnresolved from its requests."""
-    session = _NoRedirectSession()
+    Its requests raise endpoints.EndpointRefused and EndpointUnresolved."""
+    session = _WebPushSession()
     session.max_redirects = 0
     adapter = _CheckedAddressAdapter()
     session.mount("https://", adapter)

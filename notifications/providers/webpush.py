@@ -199,7 +199,7 @@ def _result(response: requests.Response) -> PushResult:
         return PushResult(status_code=status, provider_id=_message_id(response))
     answered = f"push service answered {status} {response.reason or ''}".rstrip()
     if status < 400:
-        # Never followed (transport webpush_session): this push failed, the device stays.
+        # Never followed (transport.webpush_session): this push failed, the device stays.
         location = " ".join(response.headers.get("Location", "").split())[:_ANSWER_EXCERPT_CHARS]
         raise PushError(
             f"{answered}, redirect to {location or '(nowhere)'} not followed",
