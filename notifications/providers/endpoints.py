@@ -4,7 +4,7 @@ The worker POSTs a signed request to whatever URL a subscription names. Without 
 any user could aim it at 127.0.0.1, the office network or the cloud metadata service and
 read the answer back from the device list (red-team report "push endpoints reach into the
 network"). So an endpoint must be https, carry no user name or password, sit on a host of
-IMS_WEBPUSH_ALLOWED_HOSTS (the browsers' push services; empty: any host), and every address
+IMS_WEBPUSH_ALLOWED_HOSTS (the browsers' push services; `*`: any host), and every address
 its name resolves to must be public. IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS lifts the https
 and address rules (local development, tests, a push relay inside the company).
 
@@ -29,8 +29,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # The shape of a URL; the policy below decides the rest.
 _url_shape = URLValidator(schemes=["https", "http"])
-# Space no public address comes from that `is_global` lets through (Python 3.11): RFC 6598
-# shared space is handled by is_global, multicast and IPv6 site-local are not.
+# `is_global` (Python 3.11) passes these although nothing public lives there: NAT64 names
+# an IPv4 address (checked in its place) and IPv6 site-local is private space long retired.
+# Multicast passes too; it is checked apart.
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 
