@@ -61,6 +61,9 @@ def configure(var: Path) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="imsproject.settings",
         IMS_PUSH_GRACE_SECONDS="0",
+        # The endpoint is a local server, which the default endpoint policy refuses.
+        IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS="1",
+        IMS_WEBPUSH_ALLOWED_HOSTS="127.0.0.1",
         # Jobs run in this process; what the dispatcher enqueues goes nowhere.
         CELERY_BROKER_URL="memory://",
     )

@@ -289,6 +289,19 @@ IMS_PUSH_CA_FILE = os.environ.get("IMS_PUSH_CA_FILE", "")
 IMS_VAPID_PRIVATE_KEY = os.environ.get("IMS_VAPID_PRIVATE_KEY", "")
 IMS_VAPID_PUBLIC_KEY = os.environ.get("IMS_VAPID_PUBLIC_KEY", "")
 IMS_VAPID_SUBJECT = os.environ.get("IMS_VAPID_SUBJECT", "") or "mailto:admin@localhost"
+# Web Push endpoints are URLs users hand us (notifications.providers.endpoints): only hosts
+# ending in one of these, the push services of Chrome and other Chromium browsers (FCM),
+# Firefox (Mozilla autopush), Edge (WNS) and Safari (Apple). `*`: any public host (an empty
+# variable counts as unset here too, so a blank line in an env file opens nothing).
+IMS_WEBPUSH_ALLOWED_HOSTS = env_list("IMS_WEBPUSH_ALLOWED_HOSTS", "") or [
+    "fcm.googleapis.com",
+    "push.services.mozilla.com",
+    "notify.windows.com",
+    "push.apple.com",
+]
+# On: endpoints may be plain http and resolve to private, loopback or link-local addresses
+# (local development, tests, a push relay inside the company). `check --deploy` warns.
+IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = env_bool("IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS", False)
 # Firebase Cloud Messaging, HTTP v1 API.
 IMS_FCM_SERVICE_ACCOUNT_FILE = os.environ.get("IMS_FCM_SERVICE_ACCOUNT_FILE", "")
 IMS_FCM_BASE_URL = os.environ.get("IMS_FCM_BASE_URL", "") or "https://fcm.googleapis.com"

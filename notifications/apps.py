@@ -7,6 +7,6 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from notifications import receivers
+        from notifications import checks, receivers  # noqa: F401 - checks register on import
 
         receivers.connect()

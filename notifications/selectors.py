@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 
 from messaging.models import StreamItem, User
 from notifications.models import ConversationMute, Device, PushPreference
+from notifications.providers.base import Reason
 
 
 def notification_items(*, user_id: int) -> QuerySet[StreamItem]:
@@ -19,6 +20,18 @@ def notifications_unread_count(*, user_id: int) -> int:
 
 def devices_of_user(*, user_id: int) -> QuerySet[Device]:
     return Device.objects.filter(user_id=user_id).order_by("-created_at", "-pk")
+
+
+def device_reason_shown(device: Device) -> str:
+    """Why the device stopped receiving pushes, as its owner may read it: a fixed Reason
+    word, never a provider's answer. Rows deactivated before those words held the answer
+    itself; they read as "gone", which is what nearly all of them were."""
+    if not device.deactivated_reason:
+        return ""
+    try:
+        return Reason(device.deactivated_reason).value
+    except ValueError:
+        return Reason.GONE.value
 
 
 def push_preferences(*, user_id: int) -> dict:

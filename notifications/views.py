@@ -18,6 +18,7 @@ from messaging.errors import BadRequest, Forbidden, NotFound
 from notifications import vapid
 from notifications.models import Category, Device
 from notifications.selectors import (
+    device_reason_shown,
     devices_of_user,
     notification_items,
     notifications_unread_count,
@@ -186,9 +187,15 @@ class DeviceSerializer(serializers.Serializer):
     kind = serializers.CharField()
     name = serializers.CharField()
     active = serializers.BooleanField()
-    deactivated_reason = serializers.CharField()
+    deactivated_reason = serializers.SerializerMethodField(
+        help_text="Empty while active, else a fixed word: gone, invalid or endpoint_not_allowed "
+        "(what the push service answered is for staff, in the admin)."
+    )
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField()
+
+    def get_deactivated_reason(self, device: Device) -> str:
+        return device_reason_shown(device)
 
 
 class DeviceListApi(APIView):

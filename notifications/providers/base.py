@@ -13,6 +13,7 @@ import email.utils
 import math
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Kind = Literal["webpush", "fcm", "apns", "sms"]
@@ -23,6 +24,18 @@ PRIORITIES: tuple[Priority, ...] = ("P0", "P1", "P2", "P3")
 _MAX_RETRY_AFTER_SECONDS = 24 * 3600
 
 
+class Reason(StrEnum):
+    """Why a push failed, in fixed words: all a user's device list may say about it. The
+    remote's own answer stays with staff (PushAttempt.error): a Web Push endpoint is a URL
+    the user chose, so that answer could be any server's."""
+
+    GONE = "gone"  # the service says the subscription, token or number is dead
+    INVALID = "invalid"  # the subscription, token or number is malformed
+    ENDPOINT_NOT_ALLOWED = "endpoint_not_allowed"  # the endpoint policy refuses it (endpoints.py)
+    REFUSED = "refused"  # this message or our credentials were refused; the device stays
+    UNAVAILABLE = "unavailable"  # busy, down or unreachable; tried again
+
+
 class PushError(Exception):
     """A send that did not go through.
 
@@ -30,6 +43,7 @@ class PushError(Exception):
     `retryable`: a later attempt may succeed (timeouts, 429, 5xx); defaults to
     `not permanent`. A message-level refusal (too large, malformed, our credentials
     rejected) is neither: the device stays, this message is not retried.
+    `message` is for staff and may quote the remote; `reason` is what users may see.
     """
 
     def __init__(
@@ -40,6 +54,7 @@ class PushError(Exception):
         retryable: bool | None = None,
         status_code: int | None = None,
         retry_after_seconds: float | None = None,
+        reason: Reason | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -47,11 +62,15 @@ class PushError(Exception):
         self.retryable = (not permanent) if retryable is None else retryable
         self.status_code = status_code
         self.retry_after_seconds = retry_after_seconds
+        if reason is None:
+            reason = Reason.GONE if permanent else Reason.UNAVAILABLE if self.retryable else Reason.REFUSED
+        self.reason = reason
 
     def __repr__(self) -> str:
         return (
             f"PushError({self.message!r}, permanent={self.permanent}, retryable={self.retryable}, "
-            f"status_code={self.status_code}, retry_after_seconds={self.retry_after_seconds})"
+            f"status_code={self.status_code}, retry_after_seconds={self.retry_after_seconds}, "
+            f"reason={self.reason.value!r})"
         )
 
 

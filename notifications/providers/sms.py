@@ -18,6 +18,7 @@ from notifications.providers.base import (
     PushMessage,
     PushResult,
     PushTarget,
+    Reason,
     not_configured_error,
     parse_retry_after,
 )
@@ -105,7 +106,7 @@ class SmsProvider:
         if missing := self._missing():
             raise not_configured_error(kind=self.kind, description=f"{', '.join(missing)} not set")
         if not E164.match(target.address):
-            raise PushError("sms target is not an E.164 number", permanent=True)
+            raise PushError("sms target is not an E.164 number", permanent=True, reason=Reason.INVALID)
         body = {
             "from": self._sender,
             "to": target.address,

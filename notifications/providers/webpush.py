@@ -4,7 +4,9 @@ pywebpush does the encryption and the POST; this module chooses the headers, fit
 payload into the 4 KiB record and turns the push service's answer into a PushError:
 404/410 the subscription is gone (permanent); 429, 5xx and network failures are retried
 (after Retry-After); 400/401/403/413 refuse this message or our VAPID credentials, which
-says nothing about the subscription, so they are neither permanent nor retried.
+says nothing about the subscription, so they are neither permanent nor retried; a redirect
+is never followed and fails this push the same way. An endpoint the address policy
+(endpoints.py) refuses at send time is never contacted, and its device is deactivated.
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ from py_vapid import Vapid
 from pywebpush import WebPusher, WebPushException
 
 from notifications import vapid
+from notifications.providers import endpoints
 from notifications.providers.base import (
     PushError,
     PushMessage,
     PushResult,
     PushTarget,
+    Reason,
     not_configured_error,
     parse_retry_after,
 )
 from notifications.providers.payload import PayloadTooLarge, dumps, fit_json
+from notifications.providers.transport import webpush_session
 
 # RFC 8030 section 5.3 urgencies.
 URGENCY_BY_PRIORITY = {"P0": "high", "P1": "normal", "P2": "normal", "P3": "low"}
@@ -47,6 +52,9 @@ _VAPID_TOKEN_LIFETIME_SECONDS = 12 * 3600
 _VAPID_TOKEN_RENEW_SECONDS = 3600
 _GONE_STATUSES = frozenset({404, 410})
 _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Of the push service's answer, what staff see in the attempt (PushAttempt.error keeps 300
+# characters in all): enough for a WNS or autopush error description.
+_ANSWER_EXCERPT_CHARS = 200
 
 
 def topic_for(collapse_key: str) -> str:
@@ -78,9 +86,7 @@ class WebPushProvider:
         else:
             if self._problem is None:
                 self._vapid = Vapid(private_key=key)
-        self._session = requests.Session()
-        if settings.IMS_PUSH_CA_FILE:
-            self._session.verify = settings.IMS_PUSH_CA_FILE
+        self._session = webpush_session()
         # Signed VAPID headers per push service origin, reused until near expiry.
         self._tokens: dict[str, tuple[dict[str, str], float]] = {}
         self._lock = threading.Lock()
@@ -106,9 +112,11 @@ class WebPushProvider:
             data = push_document(message)
         except PayloadTooLarge as exc:
             raise PushError(f"web push payload too large: {exc}", retryable=False) from None
-        endpoint = urlsplit(target.address)
-        if endpoint.scheme not in ("https", "http") or not endpoint.hostname:
-            raise PushError("web push endpoint is not an http(s) URL", permanent=True)
+        try:
+            # Before any work; the session checks again, with the lookup, as it connects.
+            endpoints.endpoint_parse(target.address)
+        except endpoints.EndpointRefused as exc:
+            raise _endpoint_refused(exc) from None
         headers = {"Urgency": URGENCY_BY_PRIORITY.get(message.priority, "normal")}
         if message.collapse_key:
             headers["Topic"] = topic_for(message.collapse_key)
@@ -124,19 +132,29 @@ class WebPushProvider:
                 content_encoding="aes128gcm",
                 timeout=self._timeout_seconds,
             )
+        except endpoints.EndpointRefused as exc:
+            raise _endpoint_refused(exc) from None
+        except endpoints.EndpointUnresolved as exc:
+            raise PushError(f"web push endpoint did not resolve: {exc}") from None
         except WebPushException as exc:
             # Raised before any request: the subscription's keys are missing or malformed.
-            raise PushError(f"invalid web push subscription: {exc.message}", permanent=True) from None
+            raise PushError(
+                f"invalid web push subscription: {exc.message}", permanent=True, reason=Reason.INVALID
+            ) from None
         except (ValueError, TypeError) as exc:
             raise PushError(
-                f"invalid web push subscription keys: {type(exc).__name__}", permanent=True
+                f"invalid web push subscription keys: {type(exc).__name__}",
+                permanent=True,
+                reason=Reason.INVALID,
             ) from None
         except (
             requests.exceptions.InvalidURL,
             requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema,
         ):
-            raise PushError("web push endpoint is not a usable URL", permanent=True) from None
+            raise PushError(
+                "web push endpoint is not a usable URL", permanent=True, reason=Reason.INVALID
+            ) from None
         except requests.RequestException as exc:
             raise PushError(f"web push request failed: {type(exc).__name__}") from None
         return _result(response)
@@ -167,21 +185,45 @@ def _configuration_problem(*, key: ec.EllipticCurvePrivateKey | None, subject: s
     return None
 
 
+def _endpoint_refused(exc: endpoints.EndpointRefused) -> PushError:
+    """A stored endpoint the policy refuses now (the settings or its DNS changed): nothing
+    was sent, and nothing will be until the browser subscribes again."""
+    return PushError(
+        f"web push endpoint not allowed: it {exc}", permanent=True, reason=Reason.ENDPOINT_NOT_ALLOWED
+    )
+
+
 def _result(response: requests.Response) -> PushResult:
     status = response.status_code
     if status < 300:
         return PushResult(status_code=status, provider_id=_message_id(response))
-    detail = f"push service answered {status}"
+    answered = f"push service answered {status} {response.reason or ''}".rstrip()
+    if status < 400:
+        # Never followed (transport.webpush_session): this push failed, the device stays.
+        location = " ".join(response.headers.get("Location", "").split())[:_ANSWER_EXCERPT_CHARS]
+        raise PushError(
+            f"{answered}, redirect to {location or '(nowhere)'} not followed",
+            retryable=False,
+            status_code=status,
+        )
+    body = _body_excerpt(response)
     if status in _GONE_STATUSES:
-        raise PushError(f"{detail}: subscription gone", permanent=True, status_code=status)
+        raise PushError(f"{answered}, subscription gone{body}", permanent=True, status_code=status)
     if status in _RETRY_STATUSES:
         raise PushError(
-            detail,
+            f"{answered}{body}",
             status_code=status,
             retry_after_seconds=parse_retry_after(response.headers.get("Retry-After")),
         )
     # 400 malformed, 401/403 VAPID rejected, 413 too large: about this message or our keys.
-    raise PushError(detail, retryable=False, status_code=status)
+    raise PushError(f"{answered}{body}", retryable=False, status_code=status)
+
+
+def _body_excerpt(response: requests.Response) -> str:
+    """For staff only (PushAttempt.error): the start of the answer's body, on one line."""
+    text = response.content[: _ANSWER_EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())[:_ANSWER_EXCERPT_CHARS]
+    return f": {text}" if text else ""
 
 
 def _message_id(response: requests.Response) -> str | None:

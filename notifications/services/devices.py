@@ -8,14 +8,13 @@ import datetime as dt
 import re
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
 from messaging.api import require_text
 from messaging.errors import BadRequest, NotFound
 from notifications.models import Device
+from notifications.providers import endpoints
 from notifications.providers.sms import E164
 
 # Larger ids in a URL would overflow the database's bigint (a 500 on PostgreSQL).
@@ -29,8 +28,6 @@ AUTH_SECRET_BYTES = 16
 APNS_TOKEN = re.compile(r"^[0-9a-fA-F]{64,200}$")
 # FCM registration tokens: printable ASCII without spaces, about 160 characters today.
 FCM_TOKEN = re.compile(r"^[\x21-\x7e]{20,1024}$")
-# Push services give https endpoints; http is allowed for push services on a private network.
-_endpoint_validator = URLValidator(schemes=["https", "http"])
 
 
 def _b64url_bytes(value: Any, *, field: str) -> bytes:
@@ -50,10 +47,6 @@ def _webpush_target(subscription: Any) -> tuple[str, dict[str, str]]:
     endpoint = subscription.get("endpoint")
     if not isinstance(endpoint, str) or len(endpoint) > MAX_ADDRESS_LENGTH:
         raise BadRequest("`subscription.endpoint` must be a URL", field="subscription")
-    try:
-        _endpoint_validator(endpoint)
-    except ValidationError:
-        raise BadRequest("`subscription.endpoint` must be an https URL", field="subscription") from None
     keys = subscription.get("keys")
     if not isinstance(keys, dict):
         raise BadRequest("`subscription.keys` must hold `p256dh` and `auth`", field="subscription")
@@ -62,7 +55,23 @@ def _webpush_target(subscription: Any) -> tuple[str, dict[str, str]]:
         raise BadRequest("`subscription.keys.p256dh` must be an uncompressed P-256 key", field="subscription")
     if len(_b64url_bytes(keys.get("auth"), field="subscription")) != AUTH_SECRET_BYTES:
         raise BadRequest("`subscription.keys.auth` must be 16 bytes", field="subscription")
+    _webpush_endpoint_check(endpoint)
     return endpoint, {"p256dh": keys["p256dh"], "auth": keys["auth"]}
+
+
+def _webpush_endpoint_check(endpoint: str) -> None:
+    """The endpoint address policy (providers.endpoints), with the lookup: a push service's
+    https URL on public addresses unless IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS is on."""
+    try:
+        endpoints.endpoint_check(endpoint)
+    except endpoints.EndpointRefused as exc:
+        raise BadRequest(f"`subscription.endpoint` {exc}", field="subscription") from None
+    except endpoints.EndpointUnresolved:
+        # Worded as for a private address, so the answer does not tell which names exist.
+        raise BadRequest(
+            f"`subscription.endpoint` must be {endpoints.what_is_allowed()}",
+            field="subscription",
+        ) from None
 
 
 def _address(*, kind: str, subscription: Any, token: Any, phone: Any) -> tuple[str, dict[str, str]]:

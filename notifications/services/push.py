@@ -153,8 +153,9 @@ def _failed(job: PushJob, *, error: PushError, latency_ms: int, now: dt.datetime
     detail = error.message
     with transaction.atomic():
         if error.permanent:
+            # The device list shows its owner the fixed reason; the attempt keeps the detail.
             Device.objects.filter(pk=job.device_id).update(
-                active=False, deactivated_reason=detail[:MAX_ERROR_CHARS]
+                active=False, deactivated_reason=error.reason.value
             )
             state, outcome = State.FAILED, Outcome.DEACTIVATED
         elif error.retryable and job.tries <= settings.IMS_PUSH_MAX_RETRIES:

@@ -12,13 +12,21 @@ from notifications import vapid
 from notifications.models import Device
 from notifications.providers import reset_providers
 from notifications.services.devices import device_register
-from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
+from tests.notifications.providers.servers import LOCAL_HOSTS, LocalServer, Received, Reply, http_server
 from tests.notifications.providers.test_webpush import VAPID_KEY, PushService
 
 
 @pytest.fixture
-def push_settings(settings, tmp_path: Path) -> None:
-    """Web Push configured with a test VAPID key, nothing else; providers built afresh."""
+def local_push_endpoints(settings) -> None:
+    """Web Push endpoints on this machine's local servers are allowed, plain http included."""
+    settings.IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = True
+    settings.IMS_WEBPUSH_ALLOWED_HOSTS = LOCAL_HOSTS
+
+
+@pytest.fixture
+def push_settings(settings, tmp_path: Path, local_push_endpoints) -> None:
+    """Web Push configured with a test VAPID key, nothing else, pushing to local servers;
+    providers built afresh."""
     for name in ("IMS_PUSH_CA_FILE", "IMS_FCM_SERVICE_ACCOUNT_FILE", "IMS_APNS_KEY_FILE", "IMS_SMS_BASE_URL"):
         setattr(settings, name, "")
     settings.VAR_DIR = tmp_path / "var"

@@ -15,7 +15,7 @@ P256DH = vapid.public_key_b64url(vapid.generate_private_key())
 AUTH = vapid.b64url_encode(b"0123456789abcdef")
 WEBPUSH = {
     "kind": "webpush",
-    "subscription": {"endpoint": "https://push.example.com/s/1", "keys": {"p256dh": P256DH, "auth": AUTH}},
+    "subscription": {"endpoint": "https://localhost/s/1", "keys": {"p256dh": P256DH, "auth": AUTH}},
 }
 APNS_TOKEN = "a1" * 32
 
@@ -29,7 +29,7 @@ APNS_TOKEN = "a1" * 32
         {"kind": "sms", "phone": "+4915112345678"},
     ],
 )
-def test_each_kind_of_device_registers_and_answers_its_id(bob, registration):
+def test_each_kind_of_device_registers_and_answers_its_id(bob, registration, local_push_endpoints):
     response = api_as(bob).post("/api/devices/", registration, format="json")
     assert response.status_code == 201, response.data
     device = Device.objects.get()
@@ -39,7 +39,9 @@ def test_each_kind_of_device_registers_and_answers_its_id(bob, registration):
     assert device.user == bob
 
 
-def test_the_same_subscription_again_replaces_the_registration_even_for_another_user(alice, bob):
+def test_the_same_subscription_again_replaces_the_registration_even_for_another_user(
+    alice, bob, local_push_endpoints
+):
     first = api_as(alice).post("/api/devices/", WEBPUSH, format="json").data
     again = api_as(bob).post("/api/devices/", {**WEBPUSH, "name": "shared laptop"}, format="json").data
     assert Device.objects.count() == 1
@@ -47,7 +49,7 @@ def test_the_same_subscription_again_replaces_the_registration_even_for_another_
     assert (device.user, device.name, again["id"]) == (bob, "shared laptop", first["id"])
 
 
-def test_a_deactivated_device_registered_again_is_active_again(bob):
+def test_a_deactivated_device_registered_again_is_active_again(bob, local_push_endpoints):
     api_as(bob).post("/api/devices/", WEBPUSH, format="json")
     Device.objects.update(active=False, deactivated_reason="410 gone")
     api_as(bob).post("/api/devices/", WEBPUSH, format="json")

@@ -31,6 +31,8 @@ def no_provider_settings(settings, tmp_path: Path) -> None:
     settings.VAR_DIR = tmp_path / "var"
     settings.IMS_VAPID_SUBJECT = "mailto:ops@example.com"
     settings.IMS_SMS_PRIORITIES = ["P0"]
+    # The endpoint policy as deployed; tests that push to a local server allow it themselves.
+    settings.IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = False
     # A dead local server must fail a test in seconds, not after the 10 s default.
     settings.IMS_PUSH_TIMEOUT_SECONDS = 3
     reset_providers()

@@ -1,12 +1,14 @@
-"""Real local servers standing in for push services: HTTP/1.1 (Web Push, FCM, SMS) and
-HTTP/2 over TLS (APNs). Each records what it received and answers through a function the
-test supplies, so tests check the wire, not our code's view of it."""
+"""Real local servers standing in for push services: HTTP/1.1, plain or over TLS (Web Push,
+FCM, SMS) and HTTP/2 over TLS (APNs). Each records what it received and answers through a
+function the test supplies, so tests check the wire, not our code's view of it. And a port
+that only listens, to tell whether anything connected at all."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -19,6 +21,10 @@ from typing import Any
 import trustme
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+
+# Where these servers listen: private addresses, which Web Push endpoints may name only
+# with IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS on and these hosts in IMS_WEBPUSH_ALLOWED_HOSTS.
+LOCAL_HOSTS = ["127.0.0.1", "localhost"]
 
 
 @dataclass
@@ -55,6 +61,8 @@ class LocalServer:
         self.respond = respond
         self.received: list[Received] = []
         self.url = ""
+        # Over TLS: the server name (SNI) each connection asked for.
+        self.server_names: list[str | None] = []
 
     def handle(self, request: Received) -> Reply:
         self.received.append(request)
@@ -96,12 +104,19 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def http_server(respond: Responder) -> Iterator[LocalServer]:
-    """An HTTP/1.1 server on 127.0.0.1, a free port, in a thread."""
+def http_server(respond: Responder, *, tls: TlsFiles | None = None) -> Iterator[LocalServer]:
+    """An HTTP/1.1 server on 127.0.0.1, a free port, in a thread; over TLS with `tls`."""
     local = LocalServer(respond)
     httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.local = local  # type: ignore[attr-defined]
-    local.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        context.sni_callback = lambda _socket, name, _context: local.server_names.append(name)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        scheme = "https"
+    local.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -119,10 +134,11 @@ class TlsFiles:
     key_file: Path
 
 
-def tls_files(directory: Path) -> TlsFiles:
-    """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
+def tls_files(directory: Path, *names: str) -> TlsFiles:
+    """A throwaway CA and a certificate signed by it for `names` (127.0.0.1 and localhost
+    when none are given)."""
     ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert = ca.issue_cert(*(names or ("127.0.0.1", "localhost")))
     files = TlsFiles(
         ca_file=directory / "ca.pem", cert_file=directory / "cert.pem", key_file=directory / "key.pem"
     )
@@ -196,3 +212,32 @@ def http2_tls_server(respond: Responder, *, tls: TlsFiles) -> Iterator[LocalServ
         thread.join(timeout=5)
         if not thread.is_alive():
             loop.close()
+
+
+class Listener:
+    """A port on 127.0.0.1 that listens and never accepts: a connection would wait in its
+    backlog, so `contacted()` says, without a race, whether anything connected."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._socket = sock
+        self.port: int = sock.getsockname()[1]
+
+    def contacted(self) -> bool:
+        self._socket.setblocking(False)
+        try:
+            connection, _ = self._socket.accept()
+        except BlockingIOError:
+            return False
+        connection.close()
+        return True
+
+
+@contextmanager
+def listener() -> Iterator[Listener]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    try:
+        yield Listener(sock)
+    finally:
+        sock.close()

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import certifi
 import http_ece
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from notifications import vapid
-from notifications.providers import PushError, PushMessage, PushTarget, get_provider
+from notifications.providers import PushError, PushMessage, PushTarget, Reason, get_provider
 from notifications.providers.webpush import MAX_RECORD_BYTES, topic_for
-from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
+from tests.notifications.providers.servers import (
+    LocalServer,
+    Received,
+    Reply,
+    http_server,
+    listener,
+    tls_files,
+)
 
 VAPID_KEY = vapid.generate_private_key()
 
@@ -82,7 +91,7 @@ def push_service() -> Iterator[tuple[PushService, LocalServer]]:
 
 
 @pytest.fixture
-def provider(settings):
+def provider(settings, local_push_endpoints):
     settings.IMS_VAPID_PRIVATE_KEY = vapid.private_key_b64url(VAPID_KEY)
     return get_provider("webpush")
 
@@ -276,3 +285,48 @@ def test_an_endpoint_that_is_not_a_url_is_a_permanent_error(provider):
     with pytest.raises(PushError) as caught:
         provider.send(target=target, message=_message())
     assert caught.value.permanent
+
+
+def test_a_redirect_is_not_followed_and_fails_only_this_push(push_service, provider):
+    service, server = push_service
+    with http_server(lambda request: Reply(200, b"inside")) as inside:
+        server.respond = lambda request: Reply(307, headers={"Location": f"{inside.url}/admin/"})
+        with pytest.raises(PushError) as caught:
+            provider.send(target=_target(service, server), message=_message())
+        assert inside.received == []
+    assert (caught.value.status_code, caught.value.permanent, caught.value.retryable) == (307, False, False)
+    assert "not followed" in caught.value.message
+
+
+def test_an_endpoint_the_policy_refuses_at_send_time_is_never_contacted(provider, settings):
+    with listener() as inside:
+        target = PushTarget(
+            kind="webpush", address=f"https://localhost:{inside.port}/push/1", keys=PushService().keys
+        )
+        settings.IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = False  # localhost stays on the host list
+        with pytest.raises(PushError) as caught:
+            get_provider("webpush").send(target=target, message=_message())
+        assert not inside.contacted()
+        socket.create_connection(("127.0.0.1", inside.port)).close()
+        assert inside.contacted(), "the listener sees a connection when there is one"
+    assert (caught.value.permanent, caught.value.reason) == (True, Reason.ENDPOINT_NOT_ALLOWED)
+    assert "public addresses only" in caught.value.message
+
+
+def test_tls_to_the_checked_address_still_names_the_host_and_verifies_its_certificate(
+    provider, settings, tmp_path, monkeypatch
+):
+    tls = tls_files(tmp_path, "localhost")  # no address in it: only the name can verify
+    settings.IMS_PUSH_CA_FILE = str(tls.ca_file)
+    # Without our CA: IMS_PUSH_CA_FILE must win over requests' own variable.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    service = PushService()
+    with http_server(service, tls=tls) as server:
+        port = server.url.rsplit(":", 1)[1]
+        server.url = f"https://localhost:{port}"  # the VAPID audience the service expects
+        service.server = server
+        result = get_provider("webpush").send(target=_target(service, server), message=_message())
+    assert result.status_code == 201
+    assert server.server_names == ["localhost"]
+    assert server.received[0].headers["host"] == f"localhost:{port}"
+    assert service.documents[0]["seq"] == 42
