@@ -46,7 +46,7 @@ PRESENTATIONS: dict[Priority, Presentation] = {
         silent=False,
         urgency="high",
         require_interaction=True,
-        # An escalated P0 replaces its earlier push (same tag) and must alert again.
+        # A later push of the same P0 replaces the earlier one (same tag) and must alert again.
         renotify=True,
         vibrate_ms=(300, 100, 300, 100, 300),
         apns_priority="10",
