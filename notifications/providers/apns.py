@@ -50,14 +50,34 @@ def collapse_id_for(collapse_key: str) -> str:
     return hashlib.sha256(collapse_key.encode()).hexdigest()
 
 
+def apns_headers(message: PushMessage) -> dict[str, str]:
+    """How APNs delivers this push; FCM sends the same headers to its iOS clients. The
+    provider adds the topic and its token."""
+    headers = {
+        # Every priority is an alert the user sees: a background push shows nothing.
+        "apns-push-type": "alert",
+        "apns-priority": message.presentation.apns_priority,
+        # 0 asks APNs to try once and keep nothing.
+        "apns-expiration": str(int(time.time()) + message.ttl_seconds if message.ttl_seconds > 0 else 0),
+    }
+    if message.collapse_key:
+        headers["apns-collapse-id"] = collapse_id_for(message.collapse_key)
+    return headers
+
+
+def aps_presentation(message: PushMessage) -> dict[str, Any]:
+    """The `aps` keys that decide how the alert interrupts: its level, and a sound unless
+    silent. FCM sends the same ones to its iOS clients."""
+    presentation = message.presentation
+    aps: dict[str, Any] = {"interruption-level": presentation.interruption_level}
+    if not presentation.silent:
+        aps["sound"] = "default"
+    return aps
+
+
 def apns_document(message: PushMessage) -> dict[str, Any]:
     """The JSON body: `aps` for the system, the item frame under `ims` for the app."""
-    if message.silent:
-        aps: dict[str, Any] = {"content-available": 1}
-    else:
-        aps = {"alert": {"title": message.title, "body": message.body}}
-        if message.priority in ("P0", "P1"):
-            aps["sound"] = "default"
+    aps = {"alert": {"title": message.title, "body": message.body}, **aps_presentation(message)}
     document = fit_json({"aps": aps, "ims": message.payload}, max_bytes=MAX_PAYLOAD_BYTES)
     if document.pop("truncated", False):
         # Same bytes, but where the app looks: beside the item it may need to fetch in full.
@@ -115,8 +135,12 @@ class ApnsProvider:
             body = dumps(apns_document(message))
         except PayloadTooLarge as exc:
             raise PushError(f"apns payload too large: {exc}", retryable=False) from None
-        headers = self._headers(message)
-        headers["authorization"] = f"bearer {self._provider_token(self._key)}"
+        headers = {
+            **apns_headers(message),
+            "apns-topic": self._topic,
+            "content-type": "application/json",
+            "authorization": f"bearer {self._provider_token(self._key)}",
+        }
         url = f"{self._base_url}/3/device/{target.address}"
         try:
             response = self._client.post(url, content=body, headers=headers, timeout=self._timeout_seconds)
@@ -125,21 +149,6 @@ class ApnsProvider:
         if response.status_code == 200:
             return PushResult(status_code=200, provider_id=response.headers.get("apns-id"))
         raise self._error(response)
-
-    def _headers(self, message: PushMessage) -> dict[str, str]:
-        urgent = message.priority in ("P0", "P1") and not message.silent
-        headers = {
-            "apns-topic": self._topic,
-            "apns-push-type": "background" if message.silent else "alert",
-            # Apple rejects priority 10 for background pushes.
-            "apns-priority": "10" if urgent else "5",
-            # 0 asks APNs to try once and keep nothing.
-            "apns-expiration": str(int(time.time()) + message.ttl_seconds if message.ttl_seconds > 0 else 0),
-            "content-type": "application/json",
-        }
-        if message.collapse_key:
-            headers["apns-collapse-id"] = collapse_id_for(message.collapse_key)
-        return headers
 
     def _provider_token(self, key: ec.EllipticCurvePrivateKey) -> str:
         now = time.time()

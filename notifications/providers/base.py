@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from notifications.providers.presentation import PRESENTATIONS, Presentation
+
 Kind = Literal["webpush", "fcm", "apns", "sms"]
 Priority = Literal["P0", "P1", "P2", "P3"]
 PRIORITIES: tuple[Priority, ...] = ("P0", "P1", "P2", "P3")
@@ -88,15 +90,19 @@ class PushTarget:
 class PushMessage:
     """One push. `payload` is the item as JSON, the same shape as its WebSocket frame
     ({"type": "notification", "seq": .., "data": {..}} or {"type": "batch", ..});
-    `collapse_key` is set for merged P3 pushes so a newer one replaces an older one."""
+    a newer push with the same `collapse_key` replaces an older one not yet shown."""
 
     title: str
     body: str
     payload: dict[str, Any]
     priority: Priority = "P1"
-    silent: bool = False
     collapse_key: str | None = None
     ttl_seconds: int = 24 * 3600
+
+    @property
+    def presentation(self) -> Presentation:
+        """How devices show this push: sound or not, urgency, channel (presentation.py)."""
+        return PRESENTATIONS[self.priority]
 
 
 @dataclass(frozen=True, kw_only=True)

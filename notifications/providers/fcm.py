@@ -22,6 +22,7 @@ from google.auth import exceptions as google_exceptions
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import service_account
 
+from notifications.providers.apns import apns_headers, aps_presentation
 from notifications.providers.base import (
     PushError,
     PushMessage,
@@ -34,7 +35,6 @@ from notifications.providers.payload import PayloadTooLarge, dumps, fit_json
 from notifications.providers.transport import http_client
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-ANDROID_PRIORITY = {"P0": "HIGH", "P1": "HIGH", "P2": "NORMAL", "P3": "NORMAL"}
 # FCM refuses a message whose data exceeds 4,000 bytes; keys and quoting count too, so
 # fit the item's JSON with room for them.
 _MAX_DATA_BYTES = 3500
@@ -145,20 +145,30 @@ class FcmProvider:
         raise self._error(response)
 
     def _message(self, *, target: PushTarget, message: PushMessage) -> dict[str, Any]:
+        """Shown at every priority (`notification`), presented per platform as the table in
+        presentation.py says; the item goes along as `data` for the app."""
+        presentation = message.presentation
+        ttl_seconds = max(message.ttl_seconds, 0)
         android: dict[str, Any] = {
-            "priority": ANDROID_PRIORITY.get(message.priority, "NORMAL"),
-            "ttl": f"{max(message.ttl_seconds, 0)}s",
+            "priority": presentation.android_priority,
+            "ttl": f"{ttl_seconds}s",
+            "notification": {
+                "channel_id": presentation.channel_id,
+                "notification_priority": presentation.notification_priority,
+                "default_sound": not presentation.silent,
+                "default_vibrate_timings": not presentation.silent,
+            },
         }
         if message.collapse_key:
             android["collapse_key"] = message.collapse_key
-        fcm_message: dict[str, Any] = {
+        return {
             "token": target.address,
+            "notification": {"title": message.title, "body": message.body},
             "data": data_fields(message.payload),
             "android": android,
+            "apns": {"headers": apns_headers(message), "payload": {"aps": aps_presentation(message)}},
+            "webpush": {"headers": {"Urgency": presentation.urgency, "TTL": str(ttl_seconds)}},
         }
-        if not message.silent:
-            fcm_message["notification"] = {"title": message.title, "body": message.body}
-        return fcm_message
 
     def _access_token(self, credentials: service_account.Credentials) -> str:
         """The cached access token, refreshed when it is missing or about to expire."""

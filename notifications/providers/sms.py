@@ -105,6 +105,9 @@ class SmsProvider:
     def send(self, *, target: PushTarget, message: PushMessage) -> PushResult:
         if missing := self._missing():
             raise not_configured_error(kind=self.kind, description=f"{', '.join(missing)} not set")
+        if not self.allows(message.priority):
+            # Dispatch asks allows() first; this keeps a caller that did not from paying for it.
+            raise PushError(f"sms is not used for {message.priority} (IMS_SMS_PRIORITIES)", retryable=False)
         if not E164.match(target.address):
             raise PushError("sms target is not an E.164 number", permanent=True, reason=Reason.INVALID)
         body = {

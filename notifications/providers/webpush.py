@@ -37,8 +37,6 @@ from notifications.providers.base import (
 from notifications.providers.payload import PayloadTooLarge, dumps, fit_json
 from notifications.providers.transport import webpush_session
 
-# RFC 8030 section 5.3 urgencies.
-URGENCY_BY_PRIORITY = {"P0": "high", "P1": "normal", "P2": "normal", "P3": "low"}
 # RFC 8291: push services accept 4096 bytes of body. aes128gcm adds a 86-byte header
 # (16 salt, 4 record size, 1 key id length, 65 key id), a 16-byte tag and a 1-byte
 # padding delimiter, which leaves 3993 bytes of JSON.
@@ -63,11 +61,22 @@ def topic_for(collapse_key: str) -> str:
 
 
 def push_document(message: PushMessage, *, max_bytes: int = MAX_PLAINTEXT_BYTES) -> bytes:
-    """The JSON a service worker receives: the item frame plus `title` and `body`, shortened."""
-    document: dict[str, Any] = {**message.payload, "title": message.title, "body": message.body}
-    if message.silent:
-        document["silent"] = True
-    return dumps(fit_json(document, max_bytes=max_bytes))
+    """The JSON a service worker receives: the item frame plus `title` and `body`, shortened,
+    and the priority with how to show it (options for showNotification), never shortened."""
+    presentation = message.presentation
+    hints: dict[str, Any] = {
+        "priority": message.priority,
+        "silent": presentation.silent,
+        "require_interaction": presentation.require_interaction,
+        "renotify": presentation.renotify,
+    }
+    # showNotification() refuses a vibration pattern on a silent notification.
+    if presentation.vibrate_ms:
+        hints["vibrate"] = list(presentation.vibrate_ms)
+    # Joining two JSON objects drops a pair of braces and adds a comma.
+    item = {**message.payload, "title": message.title, "body": message.body}
+    fitted = fit_json(item, max_bytes=max_bytes - len(dumps(hints)) + 1)
+    return dumps({**fitted, **hints})
 
 
 class WebPushProvider:
@@ -117,7 +126,8 @@ class WebPushProvider:
             endpoints.endpoint_parse(target.address)
         except endpoints.EndpointRefused as exc:
             raise _endpoint_refused(exc) from None
-        headers = {"Urgency": URGENCY_BY_PRIORITY.get(message.priority, "normal")}
+        # RFC 8030 section 5.3, as PROTOCOL.md maps the priorities.
+        headers: dict[str, str] = {"Urgency": message.presentation.urgency}
         if message.collapse_key:
             headers["Topic"] = topic_for(message.collapse_key)
         headers.update(self._vapid_headers(self._vapid, target.address))

@@ -71,8 +71,8 @@ def push_message(*, job: PushJob, item_ids: list[int]) -> PushMessage:
         title=title,
         body=body,
         payload=payload,
+        # How loud each priority is, per channel, follows from it (providers/presentation.py).
         priority=job.priority,  # type: ignore[arg-type]  # a Priority value, checked on the way in
-        silent=job.priority == Priority.P2,
         collapse_key=collapse_key,
         ttl_seconds=PUSH_TTL_SECONDS,
     )

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from notifications.providers import PushError, PushMessage, PushTarget, get_provider, reset_providers
+from tests.notifications.providers.priority_table import PRIORITIES, documented, observed
 from tests.notifications.providers.servers import (
     LocalServer,
     Received,
@@ -66,7 +67,9 @@ class FakeApns:
             return "InvalidPushType"
         if request.headers.get("apns-priority") not in {"5", "10"}:
             return "BadPriority"
-        if request.headers.get("apns-push-type") == "background" and request.headers["apns-priority"] != "5":
+        aps = request.json().get("aps", {})
+        # Apple: priority 10 only for a push that shows an alert, plays a sound or badges.
+        if request.headers["apns-priority"] == "10" and not {"alert", "sound", "badge"} & set(aps):
             return "BadPriority"
         if not request.headers.get("apns-expiration", "").isdigit():
             return "BadExpirationDate"
@@ -139,27 +142,55 @@ def test_alert_goes_over_http2_with_a_valid_token_and_the_item(apns, provider):
     assert before + 300 <= int(request.headers["apns-expiration"]) <= time.time() + 300
     assert "apns-collapse-id" not in request.headers
     assert request.json() == {
-        "aps": {"alert": {"title": "Security", "body": "New sign-in from Berlin"}, "sound": "default"},
+        "aps": {
+            "alert": {"title": "Security", "body": "New sign-in from Berlin"},
+            "interruption-level": "time-sensitive",
+            "sound": "default",
+        },
         "ims": {"type": "notification", "seq": 11, "data": {"id": 4, "content": "New sign-in from Berlin"}},
     }
 
 
-@pytest.mark.parametrize(
-    ("priority", "apns_priority"), [("P0", "10"), ("P1", "10"), ("P2", "5"), ("P3", "5")]
-)
-def test_apns_priority_follows_priority(apns, provider, priority, apns_priority):
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_each_priority_is_sent_as_the_docs_table_says(apns, provider, priority):
     fake, _ = apns
     provider.send(target=_target(), message=_message(priority=priority))
-    assert fake.accepted[0].headers["apns-priority"] == apns_priority
-
-
-def test_silent_push_is_a_background_push_at_priority_5(apns, provider):
-    fake, _ = apns
-    provider.send(target=_target(), message=_message(priority="P1", silent=True))
     (request,) = fake.accepted
-    assert request.headers["apns-push-type"] == "background"
-    assert request.headers["apns-priority"] == "5"
-    assert request.json()["aps"] == {"content-available": 1}
+    expected = documented("APNs", priority)
+    assert observed(list(expected), headers=request.headers, body=request.json()) == expected
+
+
+@pytest.mark.parametrize(
+    ("priority", "apns_priority", "level", "sound"),
+    [
+        ("P0", "10", "time-sensitive", "default"),
+        ("P1", "10", "active", "default"),
+        ("P2", "5", "passive", None),
+        ("P3", "5", "passive", None),
+    ],
+)
+def test_every_priority_is_a_visible_alert_and_only_p0_and_p1_make_a_sound(
+    apns, provider, priority, apns_priority, level, sound
+):
+    fake, _ = apns
+    provider.send(target=_target(), message=_message(priority=priority))
+    (request,) = fake.accepted
+    assert request.headers["apns-push-type"] == "alert"
+    assert request.headers["apns-priority"] == apns_priority
+    aps = request.json()["aps"]
+    assert aps["alert"] == {"title": "Security", "body": "New sign-in from Berlin"}
+    assert aps["interruption-level"] == level
+    assert aps.get("sound") == sound
+    assert "content-available" not in aps
+
+
+def test_p0_breaks_through_focus_without_asking_for_critical_alerts(apns, provider):
+    fake, _ = apns
+    provider.send(target=_target(), message=_message(priority="P0"))
+    aps = fake.accepted[0].json()["aps"]
+    assert aps["interruption-level"] == "time-sensitive"
+    # Critical alerts need an entitlement from Apple; a critical sound is a dictionary.
+    assert aps["sound"] == "default"
 
 
 def test_merged_low_priority_push_carries_a_collapse_id(apns, provider):

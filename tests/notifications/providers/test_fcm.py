@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from notifications.providers import PushError, PushMessage, PushTarget, get_provider
+from notifications.providers.apns import apns_headers, aps_presentation
 from notifications.providers.fcm import FCM_SCOPE
+from tests.notifications.providers.priority_table import PRIORITIES, documented, observed
 from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
 
 PROJECT_ID = "ims-test-project"
@@ -141,21 +143,65 @@ def test_send_carries_the_item_as_string_data_with_a_notification(google, provid
     assert sent["data"]["type"] == "message"
     assert sent["data"]["seq"] == "5"
     assert json.loads(sent["data"]["data"]) == {"msg_id": "m-1", "content": "Lunch at noon?"}
-    assert sent["android"] == {"priority": "HIGH", "ttl": "3600s"}
+    assert sent["android"] == {
+        "priority": "HIGH",
+        "ttl": "3600s",
+        "notification": {
+            "channel_id": "ims_p1",
+            "notification_priority": "PRIORITY_HIGH",
+            "default_sound": True,
+            "default_vibrate_timings": True,
+        },
+    }
+    assert sent["webpush"] == {"headers": {"Urgency": "normal", "TTL": "3600"}}
+
+
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_each_priority_is_sent_as_the_docs_table_says(google, provider, priority):
+    provider.send(target=_target(), message=_message(priority=priority))
+    (sent,) = google.sent
+    expected = documented("FCM", priority)
+    assert observed(list(expected), headers={}, body=sent) == expected
 
 
 @pytest.mark.parametrize(
-    ("priority", "android"), [("P0", "HIGH"), ("P1", "HIGH"), ("P2", "NORMAL"), ("P3", "NORMAL")]
+    ("priority", "android", "channel", "sound"),
+    [
+        ("P0", "HIGH", "ims_p0", True),
+        ("P1", "HIGH", "ims_p1", True),
+        ("P2", "NORMAL", "ims_p2", False),
+        ("P3", "NORMAL", "ims_p3", False),
+    ],
 )
-def test_android_priority_follows_priority(google, provider, priority, android):
+def test_every_priority_shows_a_notification_and_only_p0_and_p1_make_a_sound(
+    google, provider, priority, android, channel, sound
+):
     provider.send(target=_target(), message=_message(priority=priority))
-    assert google.sent[0]["android"]["priority"] == android
+    (sent,) = google.sent
+    assert sent["notification"] == {"title": "Bob", "body": "Lunch at noon?"}
+    assert sent["data"]["type"] == "message"
+    assert sent["android"]["priority"] == android
+    notification = sent["android"]["notification"]
+    assert notification["channel_id"] == channel
+    assert notification["default_sound"] is sound
+    assert notification["default_vibrate_timings"] is sound
+    assert "sound" not in notification
+    assert ("sound" in sent["apns"]["payload"]["aps"]) is sound
 
 
-def test_silent_push_has_data_only(google, provider):
-    provider.send(target=_target(), message=_message(priority="P2", silent=True))
-    assert "notification" not in google.sent[0]
-    assert google.sent[0]["data"]["type"] == "message"
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_ios_clients_of_fcm_get_what_the_apns_provider_sends(google, provider, priority):
+    message = _message(priority=priority, collapse_key="ims:1:news")
+    provider.send(target=_target(), message=message)
+    apns = google.sent[0]["apns"]
+    expected_headers = apns_headers(message)
+    # apns-expiration is a time: the same to within the second the two calls straddle.
+    assert int(apns["headers"].pop("apns-expiration")) - int(expected_headers.pop("apns-expiration")) in (
+        0,
+        -1,
+    )
+    assert apns["headers"] == expected_headers
+    assert apns["payload"] == {"aps": aps_presentation(message)}
 
 
 def test_merged_low_priority_push_has_a_collapse_key(google, provider):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from notifications.providers import PushError, PushMessage, PushTarget, get_provider
 from notifications.providers.sms import sms_text
+from tests.notifications.providers.priority_table import PRIORITIES, documented
 from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
 
+ROOT = Path(__file__).resolve().parents[3]
 API_KEY = "sms-test-key-0123456789"
 SENDER = "IMS"
 
@@ -147,6 +154,56 @@ def test_a_wrong_api_key_is_neither_permanent_nor_retried(gateway, provider, set
     assert not caught.value.permanent
     assert not caught.value.retryable
     assert "wrong-key" not in str(caught.value)
+
+
+def _default_sms_priorities(var_dir: Path) -> list[str]:
+    """IMS_SMS_PRIORITIES as settings.py reads it from an environment that does not set it."""
+    env = {name: value for name, value in os.environ.items() if name != "IMS_SMS_PRIORITIES"}
+    env["IMS_VAR_DIR"] = str(var_dir)
+    script = "from imsproject import settings; print(','.join(settings.IMS_SMS_PRIORITIES))"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip().split(",")
+
+
+@pytest.fixture(scope="module")
+def default_sms_priorities(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    return _default_sms_priorities(tmp_path_factory.mktemp("var"))
+
+
+def test_by_default_only_p0_may_use_sms(default_sms_priorities):
+    assert default_sms_priorities == ["P0"]
+
+
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_each_priority_is_sent_or_not_as_the_docs_table_says(
+    gateway, provider, settings, default_sms_priorities, priority
+):
+    _, server = gateway
+    settings.IMS_SMS_PRIORITIES = default_sms_priorities
+    # A refusal is a PushError; what counts here is whether the gateway heard of it.
+    with contextlib.suppress(PushError):
+        get_provider("sms").send(target=_target(), message=_message(priority=priority))
+    ((field, documented_value),) = documented("SMS", priority).items()
+    assert "default `IMS_SMS_PRIORITIES`" in field
+    assert ("yes" if server.received else "no") == documented_value
+
+
+def test_a_priority_sms_does_not_allow_is_refused_without_a_request(gateway, provider):
+    _, server = gateway
+    with pytest.raises(PushError) as caught:
+        provider.send(target=_target(), message=_message(priority="P1"))
+    assert not caught.value.permanent
+    assert not caught.value.retryable
+    assert "IMS_SMS_PRIORITIES" in str(caught.value)
+    assert server.received == []
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from notifications import vapid
 from notifications.providers import PushError, PushMessage, PushTarget, Reason, get_provider
 from notifications.providers.webpush import MAX_RECORD_BYTES, topic_for
+from tests.notifications.providers.priority_table import PRIORITIES, documented, observed
 from tests.notifications.providers.servers import (
     LocalServer,
     Received,
@@ -127,6 +128,11 @@ def test_push_is_vapid_signed_encrypted_and_decrypts_to_the_item_frame(push_serv
             "data": {"id": 7, "title": "Server room", "content": "Temperature above 40 °C", "priority": "P0"},
             "title": "Server room",
             "body": "Temperature above 40 °C",
+            "priority": "P0",
+            "silent": False,
+            "require_interaction": True,
+            "renotify": True,
+            "vibrate": [300, 100, 300, 100, 300],
         }
     ]
     (request,) = server.received
@@ -153,10 +159,64 @@ def test_collapse_key_becomes_a_short_base64url_topic(push_service, provider):
     assert set(topic) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def test_silent_push_says_so(push_service, provider):
+@pytest.mark.parametrize("priority", PRIORITIES)
+def test_each_priority_is_sent_as_the_docs_table_says(push_service, provider, priority):
     service, server = push_service
-    provider.send(target=_target(service, server), message=_message(silent=True, priority="P2"))
-    assert service.documents[0]["silent"] is True
+    provider.send(target=_target(service, server), message=_message(priority=priority))
+    (request,) = server.received
+    (document,) = service.documents
+    expected = documented("Web Push", priority)
+    assert observed(list(expected), headers=request.headers, body=document) == expected
+
+
+@pytest.mark.parametrize(
+    ("priority", "silent", "vibrate"),
+    [
+        ("P0", False, [300, 100, 300, 100, 300]),
+        ("P1", False, [200, 100, 200]),
+        ("P2", True, None),
+        ("P3", True, None),
+    ],
+)
+def test_p2_and_p3_are_shown_silently_and_p0_and_p1_vibrate(
+    push_service, provider, priority, silent, vibrate
+):
+    service, server = push_service
+    provider.send(target=_target(service, server), message=_message(priority=priority))
+    (document,) = service.documents
+    assert document["priority"] == priority
+    assert document["silent"] is silent
+    assert document.get("vibrate") == vibrate
+    assert document["title"] == "Server room"
+
+
+def test_only_p0_asks_to_stay_on_screen_and_to_alert_again(push_service, provider):
+    service, server = push_service
+    for priority in PRIORITIES:
+        provider.send(target=_target(service, server), message=_message(priority=priority))
+    assert [(d["require_interaction"], d["renotify"]) for d in service.documents] == [
+        (True, True),
+        (False, False),
+        (False, False),
+        (False, False),
+    ]
+
+
+def test_shortening_never_cuts_how_a_push_is_shown(push_service, provider):
+    service, server = push_service
+    mentions = list(range(1, 2000))
+    payload = {
+        "type": "message",
+        "seq": 3,
+        "data": {"msg_id": "m-3", "content": "x" * 5000, "mentions": mentions},
+    }
+    provider.send(target=_target(service, server), message=_message(priority="P0", payload=payload))
+    (document,) = service.documents
+    assert len(server.received[0].body) <= MAX_RECORD_BYTES
+    assert document["truncated"] is True
+    assert len(document["data"]["mentions"]) < len(mentions)
+    assert document["vibrate"] == [300, 100, 300, 100, 300]
+    assert (document["priority"], document["silent"], document["require_interaction"]) == ("P0", False, True)
 
 
 def test_oversized_content_is_shortened_and_still_decrypts_as_json_under_4_kib(push_service, provider):
