@@ -66,16 +66,19 @@ def test_the_right_password_signs_in_and_a_wrong_one_is_answered_as_wrong(way, d
 
 
 def test_thirty_wrong_passwords_in_a_row_are_checked_five_times_then_refused_and_so_is_the_right_one(
-    way, dana
+    way, dana, settings
 ):
+    # A first wait longer than these thirty requests could take on a busy test machine.
+    settings.IMS_SIGNIN_DELAY_SECONDS = 30
+
     answers = [way.attempt("dana", f"guess-{n}") for n in range(30)]
 
     assert outcomes(answers) == [WRONG] * 5 + [REFUSED] * 25
-    assert all(answer.retry_after in (1, 2) for answer in answers[5:])
+    assert all(20 < answer.retry_after <= 30 for answer in answers[5:])
     assert "Too many sign-in attempts. Try again in" in answers[-1].message
     assert way.attempt("dana", PASSWORD).outcome == REFUSED
 
-    time_passes(2)
+    time_passes(30)
     assert way.attempt("dana", PASSWORD).outcome == SIGNED_IN
 
 
@@ -87,7 +90,8 @@ def test_a_guesser_who_waits_out_every_delay_is_locked_out_after_ten_failures_un
 
     assert outcomes(checked) == [WRONG] * 10
     assert outcomes(refused) == [REFUSED] * 20
-    assert all(LOCKOUT_SECONDS - 1 <= answer.retry_after <= LOCKOUT_SECONDS for answer in refused)
+    # Counted from the tenth failure; the machine may be slow between one request and the next.
+    assert all(LOCKOUT_SECONDS - 30 < answer.retry_after <= LOCKOUT_SECONDS for answer in refused)
     assert way.attempt("dana", PASSWORD).outcome == REFUSED  # the lock holds for the right one too
 
     time_passes(LOCKOUT_SECONDS - 10)
@@ -144,7 +148,7 @@ def test_wrong_passwords_for_many_accounts_from_one_address_get_that_address_ref
 
     from_the_office = way.attempt("dana", PASSWORD, address=OFFICE)
     assert from_the_office.outcome == REFUSED
-    assert from_the_office.retry_after > LOCKOUT_SECONDS - 5
+    assert from_the_office.retry_after > LOCKOUT_SECONDS - 30
     assert way.attempt("user7", "guess", address=OFFICE).outcome == REFUSED
 
     assert way.attempt("user7", "guess", address=ELSEWHERE).outcome == WRONG
