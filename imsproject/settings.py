@@ -207,6 +207,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "purge-expired-stream-items": {"task": "messaging.tasks.purge_expired", "schedule": 3600.0},
     "reap-stale-connections": {"task": "messaging.tasks.reap_stale_connections", "schedule": 60.0},
+    "forget-old-signin-failures": {"task": "messaging.tasks.forget_old_signin_failures", "schedule": 3600.0},
     # Pending items past their grace, P0 escalation, deferred pushes, lost tasks.
     "dispatch-push": {
         "task": "notifications.tasks.dispatch_push",
@@ -275,6 +276,19 @@ IMS_DISPATCH_INTERVAL_SECONDS = env_float("IMS_DISPATCH_INTERVAL_SECONDS", 5)
 # that dropped the message): the dispatcher enqueues it again. Longer than a push request
 # may take (IMS_PUSH_TIMEOUT_SECONDS).
 IMS_PUSH_LEASE_SECONDS = env_int("IMS_PUSH_LEASE_SECONDS", 60)
+
+# --- Sign-in (messaging.services.signin) -------------------------------------------------
+# Password checks that failed, per account (the username as typed) and per client address,
+# over windows of IMS_SIGNIN_LOCKOUT_SECONDS. Once SLOW_AFTER have failed, the next check
+# waits IMS_SIGNIN_DELAY_SECONDS after the last failure, the one after twice that, and so
+# on; at LOCK_AFTER failures the account or address is refused for IMS_SIGNIN_LOCKOUT_SECONDS.
+# An address counts higher: an office signs in through one NAT address.
+IMS_SIGNIN_ACCOUNT_SLOW_AFTER = env_int("IMS_SIGNIN_ACCOUNT_SLOW_AFTER", 5)
+IMS_SIGNIN_ACCOUNT_LOCK_AFTER = env_int("IMS_SIGNIN_ACCOUNT_LOCK_AFTER", 10)
+IMS_SIGNIN_ADDRESS_SLOW_AFTER = env_int("IMS_SIGNIN_ADDRESS_SLOW_AFTER", 25)
+IMS_SIGNIN_ADDRESS_LOCK_AFTER = env_int("IMS_SIGNIN_ADDRESS_LOCK_AFTER", 50)
+IMS_SIGNIN_DELAY_SECONDS = env_float("IMS_SIGNIN_DELAY_SECONDS", 2)
+IMS_SIGNIN_LOCKOUT_SECONDS = env_int("IMS_SIGNIN_LOCKOUT_SECONDS", 900)
 
 # --- Third-party push providers ---------------------------------------------------------
 # notifications.providers builds each provider from these on first use. Secrets come from

@@ -3,6 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from imsproject import views
+from messaging.signin_forms import AdminSigninForm, SigninForm
+
+# Every page that takes a password goes through the sign-in guard (messaging.services.signin).
+admin.site.login_form = AdminSigninForm
 
 urlpatterns = [
     path("", views.index, name="index"),
@@ -10,12 +14,15 @@ urlpatterns = [
     path("sw.js", views.service_worker, name="service-worker"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="login.html", authentication_form=SigninForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("messaging.urls")),
+    path("", include("messaging.signin_urls")),
     # Uploads keep their own URL module so the REST API's urls.py stays one file to edit.
     path("", include("messaging.upload_urls")),
     path("api/", include("notifications.urls")),

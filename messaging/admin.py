@@ -33,11 +33,13 @@ from messaging.models import (
     ItemStatus,
     Message,
     PendingItem,
+    SigninFailures,
     StreamCounter,
     StreamItem,
     User,
 )
 from messaging.services.messages import ATTACHMENT_FIELDS
+from messaging.services.signin import wait_seconds
 
 if TYPE_CHECKING:
     # django-stubs-ext is a development dependency: the rows the lists below annotate.
@@ -407,6 +409,31 @@ class ConnectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="alive", boolean=True)
     def alive(self, obj: Connection) -> bool:
         return obj.last_seen_at > stale_before()
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@admin.register(SigninFailures)
+class SigninFailuresAdmin(admin.ModelAdmin):
+    """Accounts and addresses with recent failed sign-ins. Deleting a row lifts its refusal
+    at once (`manage.py signin_unlock` does the same from a shell)."""
+
+    list_display = ("kind", "subject", "failures", "last_failed_at", "refused_for")
+    list_filter = ("kind",)
+    search_fields = ("=subject",)
+    ordering = ("-last_failed_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: SigninFailures | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SigninFailures | None = None) -> bool:
+        return False
+
+    @admin.display(description="refused for")
+    def refused_for(self, obj: SigninFailures) -> str:
+        seconds = wait_seconds(obj, now=timezone.now())
+        return f"{seconds:.0f} s" if seconds else "-"
 
 
 # WsTicket is not registered: its key is a live credential for 30 seconds.

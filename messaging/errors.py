@@ -43,6 +43,13 @@ class RateLimited(IMSError):
     code = "rate_limited"
     http_status = status.HTTP_429_TOO_MANY_REQUESTS
 
+    def __init__(
+        self, detail: str, *, field: str | None = None, retry_after_seconds: int | None = None
+    ) -> None:
+        super().__init__(detail, field=field)
+        # Sent as the Retry-After header of a REST answer.
+        self.retry_after_seconds = retry_after_seconds
+
 
 # DRF's own errors that have a protocol code. Authentication failures have none: they
 # keep DRF's body and its WWW-Authenticate header.
@@ -63,7 +70,10 @@ def rest_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
         body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
         if exc.field:
             body[exc.field] = [exc.detail]
-        return Response(body, status=exc.http_status)
+        headers = {}
+        if isinstance(exc, RateLimited) and exc.retry_after_seconds is not None:
+            headers["Retry-After"] = str(exc.retry_after_seconds)
+        return Response(body, status=exc.http_status, headers=headers)
     response = exception_handler(exc, context)
     code = next((code for kind, code in DRF_ERROR_CODES.items() if isinstance(exc, kind)), None)
     if response is None or code is None:

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from messaging.services.presence import connections_reap_stale
+from messaging.services.signin import signin_failures_purge
 from messaging.services.stream import stream_purge_expired
 
 logger = logging.getLogger(__name__)
@@ -22,3 +23,8 @@ def purge_expired() -> dict[str, int]:
 @shared_task
 def reap_stale_connections() -> int:
     return connections_reap_stale()
+
+
+@shared_task
+def forget_old_signin_failures() -> int:
+    return signin_failures_purge()

@@ -1,4 +1,5 @@
 from messaging.models.conversations import Conversation, ConversationMember, Message
+from messaging.models.signin import SigninFailures
 from messaging.models.stream import ItemStatus, PendingItem, Priority, StreamCounter, StreamItem
 from messaging.models.uploads import Upload
 from messaging.models.users import Connection, User, WsTicket
@@ -11,6 +12,7 @@ __all__ = [
     "Message",
     "PendingItem",
     "Priority",
+    "SigninFailures",
     "StreamCounter",
     "StreamItem",
     "Upload",
