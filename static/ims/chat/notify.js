@@ -63,7 +63,17 @@ export async function notifyIfHidden({ title, body, tag, conversationId }) {
   };
 }
 
+/** A click on a notification of the service worker's (sw.js openChat) asks this tab to show
+ * that conversation: a hash change, as a link would, without reloading the page. */
+function followServiceWorker() {
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    const conversationId = Number(event.data?.conversationId);
+    if (event.data?.type === "ims:open" && Number.isInteger(conversationId)) location.hash = `c=${conversationId}`;
+  });
+}
+
 export async function initNotify() {
+  followServiceWorker();
   await registerServiceWorker();
   drawPermissionButton();
   $("notify-permission").addEventListener("click", async () => {

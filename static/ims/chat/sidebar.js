@@ -3,6 +3,8 @@
 import { $, avatar, formatListTime, h } from "./dom.js";
 import { isOnline, otherMembers, personName, sortedConversations, state, titleOf } from "./store.js";
 
+let onOpen = () => {}; // (conversation id) => void, from initSidebar
+
 export function previewText(message) {
   if (!message) return "No messages yet";
   if (message.msg_type === "image") return "Photo";
@@ -37,7 +39,7 @@ function unreadBadge(count) {
   return h("span", { class: "badge", "aria-label": label, title: label }, count > 99 ? "99+" : String(count));
 }
 
-function listItem(conversation, onOpen) {
+function listItem(conversation) {
   const title = titleOf(conversation);
   const when = conversation.last_message?.created_at;
   const open = String(conversation.id) === String(state.openKey);
@@ -71,12 +73,16 @@ function listItem(conversation, onOpen) {
   return h("li", {}, button);
 }
 
-export function renderSidebar({ onOpen }) {
+export function initSidebar(callbacks) {
+  onOpen = callbacks.onOpen;
+}
+
+export function renderSidebar() {
   const filter = state.filter.trim().toLowerCase();
   const conversations = sortedConversations().filter(
     (c) => !filter || titleOf(c).toLowerCase().includes(filter) || c.members.some((m) => m.username.includes(filter)),
   );
-  $("conversation-list").replaceChildren(...conversations.map((c) => listItem(c, onOpen)));
+  $("conversation-list").replaceChildren(...conversations.map((c) => listItem(c)));
   $("conversation-empty").hidden = state.conversations.size > 0;
   const unread = [...state.conversations.values()].reduce((sum, c) => sum + (c.unread_count || 0), 0);
   document.title = unread ? `(${unread}) IMS` : "IMS";
