@@ -276,6 +276,9 @@ IMS_DISPATCH_INTERVAL_SECONDS = env_float("IMS_DISPATCH_INTERVAL_SECONDS", 5)
 # may take (IMS_PUSH_TIMEOUT_SECONDS).
 IMS_PUSH_LEASE_SECONDS = env_int("IMS_PUSH_LEASE_SECONDS", 60)
 
+# Active push devices one user may register; each costs a push (and maybe an SMS) per item.
+IMS_MAX_DEVICES_PER_USER = env_int("IMS_MAX_DEVICES_PER_USER", 20)
+
 # --- Third-party push providers ---------------------------------------------------------
 # notifications.providers builds each provider from these on first use. Secrets come from
 # the environment or from files it names, never from the repository; a provider whose
