@@ -8,7 +8,8 @@ from django.http import HttpRequest
 
 class ReadOnlyAdminMixin:
     """View only: no add, change or delete, whoever the staff user is. For tables whose
-    rows keep an invariant (streams, deliveries, push records) that a hand edit would break."""
+    rows keep an invariant (streams, deliveries, push records) that a hand edit would break.
+    Viewing still needs the model's view permission, as Django's admin always asks."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

@@ -289,6 +289,8 @@ IMS_SIGNIN_ADDRESS_SLOW_AFTER = env_int("IMS_SIGNIN_ADDRESS_SLOW_AFTER", 25)
 IMS_SIGNIN_ADDRESS_LOCK_AFTER = env_int("IMS_SIGNIN_ADDRESS_LOCK_AFTER", 50)
 IMS_SIGNIN_DELAY_SECONDS = env_float("IMS_SIGNIN_DELAY_SECONDS", 2)
 IMS_SIGNIN_LOCKOUT_SECONDS = env_int("IMS_SIGNIN_LOCKOUT_SECONDS", 900)
+# Active push devices one user may register; each costs a push (and maybe an SMS) per item.
+IMS_MAX_DEVICES_PER_USER = env_int("IMS_MAX_DEVICES_PER_USER", 20)
 
 # --- Third-party push providers ---------------------------------------------------------
 # notifications.providers builds each provider from these on first use. Secrets come from

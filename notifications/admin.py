@@ -1,6 +1,8 @@
 """The Django admin of notifications: notifications with recipient and read counts, devices,
 push jobs and attempts (with a retry action for failed ones), expiry runs, and which push
-providers are configured. Staff only, as the admin always is.
+providers are configured. Staff only, as the admin always is, and each page and action
+only with its Django model permission, like every other model: viewing push jobs and
+attempts needs `view_pushjob` / `view_pushattempt`, retrying failed pushes `retry_pushjob`.
 
 Push records are the history of what happened on the wire: read-only here. A device may be
 renamed or switched off, never re-pointed (its address is its identity).
@@ -23,6 +25,7 @@ from messaging.errors import IMSError
 from messaging.models import StreamItem
 from notifications.admin_forms import AnnouncementForm
 from notifications.models import Device, ExpiryRun, Notification, PushAttempt, PushJob
+from notifications.models.push import RETRY_PERMISSION
 from notifications.providers import all_providers
 from notifications.services.dispatch import push_jobs_retry
 from notifications.services.notifications import notification_send
@@ -132,7 +135,7 @@ class ProvidersNoteMixin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
-@admin.action(description="Retry the selected failed pushes")
+@admin.action(description="Retry the selected failed pushes", permissions=["retry"])
 def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     job_ids = (
         queryset.values_list("pk", flat=True)
@@ -143,8 +146,15 @@ def retry_failed(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Q
     modeladmin.message_user(request, f"{count} failed push(es) queued again; the others had not failed.")
 
 
+class RetryPushMixin(admin.ModelAdmin):
+    """The retry action, for holders of notifications.retry_pushjob (rows stay read-only)."""
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(f"notifications.{RETRY_PERMISSION}")
+
+
 @admin.register(PushJob)
-class PushJobAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PushJobAdmin(RetryPushMixin, ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "key",
@@ -162,12 +172,9 @@ class PushJobAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = [retry_failed]
     show_full_result_count = False
 
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return obj is None and request.user.is_staff  # the action needs it; objects stay read-only
-
 
 @admin.register(PushAttempt)
-class PushAttemptAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PushAttemptAdmin(RetryPushMixin, ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -183,9 +190,6 @@ class PushAttemptAdmin(ProvidersNoteMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     list_select_related = ("device",)
     actions = [retry_failed]
     show_full_result_count = False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return obj is None and request.user.is_staff
 
 
 @admin.register(ExpiryRun)

@@ -9,8 +9,9 @@ from django.db import models
 class Device(models.Model):
     """A Web Push subscription, an FCM or APNs token, or a phone for SMS.
 
-    One row per address whatever the user: registering it again (the same browser after
-    another login) moves it, so no device ever gets one user's push twice or another's.
+    One row per address whatever the user, so no device ever gets one user's push twice or
+    another's. The address belongs to the user who registered it: registering it again
+    replaces only one's own (services.devices says why another's is refused, even a token's).
     """
 
     class Kind(models.TextChoices):

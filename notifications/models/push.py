@@ -26,6 +26,11 @@ class PushClaim(models.Model):
         return f"claim of item {self.item_id} (rung {self.rung})"
 
 
+# Sending failed pushes again from the admin: its own permission, since the rows themselves
+# stay read-only (no one holds change_pushjob for a reason).
+RETRY_PERMISSION = "retry_pushjob"
+
+
 class PushJob(models.Model):
     """One push to one device. `key` (item, device, rung) makes it idempotent: a dispatcher
     run or a task that runs twice finds the row and its state, and pushes once."""
@@ -59,6 +64,7 @@ class PushJob(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "state_changed_at"], name="push_job_state_idx")]
+        permissions = [(RETRY_PERMISSION, "Can retry failed pushes")]
 
     def __str__(self) -> str:
         return f"push {self.key} ({self.state})"

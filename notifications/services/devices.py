@@ -1,4 +1,17 @@
-"""Registering and removing push devices; the caller's own only."""
+"""Registering and removing push devices; the caller's own only.
+
+An address (a Web Push endpoint, an FCM or APNs token, a phone number) belongs to one user:
+registering it again replaces only the caller's own registration, and one that another user
+holds is refused, saying nothing of whom. For a phone number that is plain: anyone knows a
+colleague's number, and moving it would cut them off from P0 escalation by SMS. Endpoints and
+tokens are bearer secrets only the device has, so someone presenting one most likely holds the
+device (a shared browser after another login); they are refused all the same, because secrets
+leak too (logs, backups, the admin, a device's former owner) and a silent move leaves its
+victim nothing to notice, while a refusal is loud and a real hand-over has a clean path: the
+browser client unsubscribes and subscribes again for a fresh endpoint (the old one then dies
+at the push service, 404/410, and is deactivated), an app signing out deletes its device, and
+an administrator removes a stale one. See docs/push-providers.md, "Devices".
+"""
 
 from __future__ import annotations
 
@@ -8,11 +21,13 @@ import datetime as dt
 import re
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.api import require_text
-from messaging.errors import BadRequest, NotFound
+from messaging.errors import BadRequest, Forbidden, NotFound
+from messaging.models import User
 from notifications.models import Device
 from notifications.providers import endpoints
 from notifications.providers.sms import E164
@@ -28,6 +43,19 @@ AUTH_SECRET_BYTES = 16
 APNS_TOKEN = re.compile(r"^[0-9a-fA-F]{64,200}$")
 # FCM registration tokens: printable ASCII without spaces, about 160 characters today.
 FCM_TOKEN = re.compile(r"^[\x21-\x7e]{20,1024}$")
+# Where each kind's address travels in POST /api/devices/, and what a refusal calls it.
+ADDRESS_FIELDS: dict[str, str] = {
+    Device.Kind.WEBPUSH: "subscription",
+    Device.Kind.FCM: "token",
+    Device.Kind.APNS: "token",
+    Device.Kind.SMS: "phone",
+}
+ADDRESS_NAMES: dict[str, str] = {
+    Device.Kind.WEBPUSH: "push subscription",
+    Device.Kind.FCM: "FCM token",
+    Device.Kind.APNS: "APNs token",
+    Device.Kind.SMS: "phone number",
+}
 
 
 def _b64url_bytes(value: Any, *, field: str) -> bytes:
@@ -99,27 +127,53 @@ def device_register(
     name: str = "",
     now: dt.datetime | None = None,
 ) -> Device:
-    """Register a device for this user. The same endpoint, token or phone again replaces
-    the earlier registration, whoever made it. Bad input raises BadRequest, stores nothing."""
+    """Register a device for this user; the user's own endpoint, token or phone again
+    replaces its registration (same id). One another user registered is refused (Forbidden)
+    and stays theirs; so is one past IMS_MAX_DEVICES_PER_USER active devices (BadRequest).
+    Anything refused stores nothing."""
     address, keys = _address(kind=kind, subscription=subscription, token=token, phone=phone)
     if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
         raise BadRequest(f"`name` must be text of at most {MAX_NAME_LENGTH} characters", field="name")
     require_text(name, field="name")
     with transaction.atomic():
-        device, _ = Device.objects.update_or_create(
-            kind=kind,
-            address=address,
-            defaults={
-                "user_id": user_id,
-                "keys": keys,
-                "name": name,
-                "active": True,
-                "deactivated_reason": "",
-                "created_at": now or timezone.now(),
-                "last_used_at": None,
-            },
-        )
+        _lock_user(user_id=user_id)
+        device = Device.objects.filter(kind=kind, address=address).first()
+        if device is not None and device.user_id != user_id:
+            raise _taken(kind)
+        if device is None or not device.active:
+            _require_room_for_one_more(user_id=user_id)
+        device = device or Device(user_id=user_id, kind=kind, address=address)
+        device.keys, device.name, device.active, device.deactivated_reason = keys, name, True, ""
+        device.created_at, device.last_used_at = now or timezone.now(), None
+        try:
+            with transaction.atomic():
+                device.save()
+        except IntegrityError:
+            raise _taken(kind) from None  # another user registered it meanwhile
     return device
+
+
+def _lock_user(*, user_id: int) -> None:
+    """One user's registrations one at a time, so concurrent ones cannot pass the cap together
+    (PostgreSQL; on SQLite the IMMEDIATE transaction already serialises every writer)."""
+    list(User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True))
+
+
+def _taken(kind: str) -> Forbidden:
+    return Forbidden(
+        f"this {ADDRESS_NAMES[kind]} is registered to another user; it can be registered here once it "
+        "is removed there (DELETE /api/devices/{id}/ by that user, or by an administrator)",
+        field=ADDRESS_FIELDS[kind],
+    )
+
+
+def _require_room_for_one_more(*, user_id: int) -> None:
+    limit = settings.IMS_MAX_DEVICES_PER_USER
+    if Device.objects.filter(user_id=user_id, active=True).count() >= limit:
+        raise BadRequest(
+            f"at most {limit} active devices per user (IMS_MAX_DEVICES_PER_USER): remove one with "
+            "DELETE /api/devices/{id}/ before registering another"
+        )
 
 
 def device_delete(*, user_id: int, device_id: int) -> None:

@@ -3,10 +3,11 @@
 The pending row (messaging's PendingItem, written in the sending transaction) is the
 outbox: nothing is lost between a commit and an enqueue. Each run, in its own
 transactions: claims new pending items (P0 at once, others after IMS_PUSH_GRACE_SECONDS),
-climbs the P0 ladder (every device again, then SMS), releases pushes deferred by quiet
-hours (merged per device), and enqueues again jobs whose task was lost. Claims are taken
-with FOR UPDATE SKIP LOCKED on PostgreSQL, so dispatchers never take the same rows; on
-SQLite the IMMEDIATE transaction's write lock serialises them.
+climbs the P0 ladder (every device again, then SMS), ends the waiting pushes of deactivated
+users, releases pushes deferred by quiet hours (merged per device), and enqueues again jobs
+whose task was lost. Deactivated users get nothing: no claim, no rung, no push. Claims are
+taken with FOR UPDATE SKIP LOCKED on PostgreSQL, so dispatchers never take the same rows;
+on SQLite the IMMEDIATE transaction's write lock serialises them.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from django.utils import timezone
 
 from messaging.api import Priority
 from messaging.models import PendingItem, User
-from notifications.models import ConversationMute, Device, PushClaim, PushJob, PushPreference
+from notifications.models import ConversationMute, Device, PushAttempt, PushClaim, PushJob, PushPreference
 from notifications.providers import get_provider
+from notifications.services.push import USER_INACTIVE
 from notifications.services.queue import enqueue_push_jobs_on_commit
 from notifications.services.quiet import quiet_hours_end
 
@@ -40,6 +42,7 @@ class DispatchReport:
     claimed: int
     jobs: int
     escalated: int
+    skipped_inactive: int
     released: int
     requeued: int
 
@@ -63,6 +66,7 @@ def push_dispatch(*, now: dt.datetime | None = None) -> DispatchReport:
         claimed=claimed,
         jobs=jobs,
         escalated=_escalate_p0(now=now),
+        skipped_inactive=_skip_for_inactive_users(now=now),
         released=_release_deferred(now=now),
         requeued=_requeue_lost(now=now),
     )
@@ -77,7 +81,11 @@ def _locked(queryset: QuerySet) -> QuerySet:
 def _claim_pending(*, now: dt.datetime) -> tuple[int, int]:
     grace_end = now - dt.timedelta(seconds=settings.IMS_PUSH_GRACE_SECONDS)
     due = PendingItem.objects.filter(
-        item__push_claim__isnull=True, item__kind__in=PUSHED_KINDS, item__is_own=False, expires_at__gt=now
+        item__push_claim__isnull=True,
+        item__kind__in=PUSHED_KINDS,
+        item__is_own=False,
+        expires_at__gt=now,
+        user__is_active=True,
     ).filter(Q(created_at__lte=grace_end) | Q(item__priority=Priority.P0))
     fields = (
         "item_id",
@@ -203,10 +211,10 @@ def _sms_allowed_for_p0() -> bool:
 def _escalate_p0(*, now: dt.datetime) -> int:
     """P0 items still pending after IMS_P0_ESCALATE_SECONDS climb one rung."""
     with transaction.atomic():
-        # Acked or expired: the ladder stops.
-        PushClaim.objects.filter(next_escalation_at__isnull=False, item__pending__isnull=True).update(
-            next_escalation_at=None
-        )
+        # Acked or expired, or its user deactivated: the ladder stops.
+        PushClaim.objects.filter(next_escalation_at__isnull=False).filter(
+            Q(item__pending__isnull=True) | Q(user__is_active=False)
+        ).update(next_escalation_at=None)
         due = _locked(PushClaim.objects.filter(next_escalation_at__lte=now).order_by("next_escalation_at"))
         claims = list(due[: settings.IMS_DISPATCH_BATCH_SIZE])
         if not claims:
@@ -228,6 +236,36 @@ def _escalate_p0(*, now: dt.datetime) -> int:
         created = PushJob.objects.bulk_create(jobs)
         enqueue_push_jobs_on_commit([job.pk for job in created])
     return len(claims)
+
+
+def _skip_for_inactive_users(*, now: dt.datetime) -> int:
+    """Pushes still waiting (queued, deferred, retrying) for a deactivated user end skipped,
+    each with its attempt saying why. One on the wire (sending) completes; if its task was
+    lost, _requeue_lost queues it and the task refuses it."""
+    waiting = PushJob.objects.filter(
+        state__in=[State.QUEUED, State.DEFERRED, State.RETRYING], user__is_active=False
+    )
+    with transaction.atomic():
+        jobs = list(
+            _locked(waiting.select_related("device").order_by("pk"))[: settings.IMS_DISPATCH_BATCH_SIZE]
+        )
+        for job in jobs:
+            job.state, job.state_changed_at, job.last_error = State.SKIPPED, now, USER_INACTIVE
+        PushJob.objects.bulk_update(jobs, ["state", "state_changed_at", "last_error"])
+        PushAttempt.objects.bulk_create(
+            PushAttempt(
+                job=job,
+                item_id=job.item_id,
+                device_id=job.device_id,
+                provider=job.device.kind,
+                rung=job.rung,
+                outcome=PushAttempt.Outcome.SKIPPED,
+                error=USER_INACTIVE,
+                created_at=now,
+            )
+            for job in jobs
+        )
+    return len(jobs)
 
 
 def _release_deferred(*, now: dt.datetime) -> int:

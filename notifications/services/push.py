@@ -29,6 +29,8 @@ Outcome = PushAttempt.Outcome
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 15 * 60.0
 MAX_ERROR_CHARS = 300
+# Why a push to a deactivated user ends skipped (here at send time, and in the dispatcher).
+USER_INACTIVE = "the user is deactivated: no push to inactive users"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +79,10 @@ def _take(*, job_id: int, now: dt.datetime) -> PushOutcome | tuple[PushJob, Prov
     """Mark the job `sending`, or say why it will not be sent."""
     with transaction.atomic():
         job = (
-            PushJob.objects.select_for_update(of=("self",)).select_related("device").filter(pk=job_id).first()
+            PushJob.objects.select_for_update(of=("self",))
+            .select_related("device", "user")
+            .filter(pk=job_id)
+            .first()
         )
         if job is None:
             return PushOutcome(state="gone")
@@ -90,10 +95,12 @@ def _take(*, job_id: int, now: dt.datetime) -> PushOutcome | tuple[PushJob, Prov
         )
         device = job.device
         provider = get_provider(device.kind)
-        if not live:
+        if not job.user.is_active:
+            reason = USER_INACTIVE
+        elif not live:
             reason = "acked, read or expired before it went out"
-        elif not device.active or device.user_id != job.user_id:
-            reason = "the device was deactivated or passed to another user"
+        elif not device.active:
+            reason = "the device was deactivated"
         else:
             reason = None
         if reason:

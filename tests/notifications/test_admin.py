@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from messaging.models import StreamItem
 from notifications.api import send_notification
-from notifications.models import Notification, PushJob
+from notifications.models import Notification, PushAttempt, PushJob
 from notifications.services.dispatch import push_dispatch
 from notifications.services.push import push_job_send
 from tests.notifications.providers.servers import Reply
@@ -54,21 +55,84 @@ def test_the_push_lists_say_which_providers_are_configured(staff_client):
     assert any(note.startswith("SMS is off") for note in notes)
 
 
-def test_retrying_a_failed_push_queues_it_again_with_a_fresh_budget(staff_client, bob, browser, push_service):
+@pytest.fixture
+def failed_job(bob, browser, push_service) -> PushJob:
+    """A P0 push the local push service refused (400): failed, kept for a retry."""
     browser(bob)
     push_service.server.respond = lambda request: Reply(400)
     send_notification([bob], "Alarm", "", priority="P0", category="alert")
     push_dispatch(now=timezone.now())
     job = PushJob.objects.get()
     assert push_job_send(job_id=job.pk).state == "failed"
-    response = staff_client.post(
-        "/admin/notifications/pushjob/", {"action": "retry_failed", "_selected_action": [job.pk]}
-    )
-    assert response.status_code == 302
-    job.refresh_from_db()
-    assert (job.state, job.tries) == ("queued", 0)
     push_service.server.respond = push_service
-    assert push_job_send(job_id=job.pk).state == "sent"
+    return job
+
+
+@pytest.fixture
+def clerk(client, carol):
+    """Carol, staff but holding no permission, logged in to the admin."""
+    carol.is_staff = True
+    carol.save()
+    client.force_login(carol)
+    return client
+
+
+def grant(user, *codenames: str) -> None:
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="notifications", codename__in=codenames)
+    )
+
+
+def row_of(page: str, job: PushJob) -> int:
+    """The pk of the job's row on that list: the job itself, or its one attempt."""
+    return job.pk if page == "pushjob" else PushAttempt.objects.get(job=job).pk
+
+
+def retry(client, page: str, job: PushJob):
+    return client.post(
+        f"/admin/notifications/{page}/", {"action": "retry_failed", "_selected_action": [row_of(page, job)]}
+    )
+
+
+def test_retrying_a_failed_push_queues_it_again_with_a_fresh_budget(staff_client, failed_job):
+    response = retry(staff_client, "pushjob", failed_job)
+    assert response.status_code == 302
+    failed_job.refresh_from_db()
+    assert (failed_job.state, failed_job.tries) == ("queued", 0)
+    assert push_job_send(job_id=failed_job.pk).state == "sent"
+
+
+@pytest.mark.parametrize("page", ["pushjob", "pushattempt"])
+def test_staff_without_permissions_get_403_on_push_lists_and_cannot_retry(clerk, failed_job, page):
+    assert clerk.get(f"/admin/notifications/{page}/").status_code == 403
+    assert clerk.get(f"/admin/notifications/{page}/{row_of(page, failed_job)}/change/").status_code == 403
+    assert retry(clerk, page, failed_job).status_code == 403
+    failed_job.refresh_from_db()
+    assert failed_job.state == "failed"
+
+
+@pytest.mark.parametrize("page", ["pushjob", "pushattempt"])
+def test_staff_with_view_permission_see_push_lists_but_are_not_offered_the_retry(
+    clerk, carol, failed_job, page
+):
+    grant(carol, "view_pushjob", "view_pushattempt")
+    response = clerk.get(f"/admin/notifications/{page}/")
+    assert response.status_code == 200
+    assert [row.pk for row in response.context["cl"].result_list] == [row_of(page, failed_job)]
+    assert response.context["action_form"] is None
+    retry(clerk, page, failed_job)
+    failed_job.refresh_from_db()
+    assert failed_job.state == "failed"
+
+
+@pytest.mark.parametrize("page", ["pushjob", "pushattempt"])
+def test_staff_with_the_retry_permission_retry_failed_pushes(clerk, carol, failed_job, page):
+    grant(carol, "view_pushjob", "view_pushattempt", "retry_pushjob")
+    actions = clerk.get(f"/admin/notifications/{page}/").context["action_form"].fields["action"].choices
+    assert "retry_failed" in [name for name, _ in actions]
+    assert retry(clerk, page, failed_job).status_code == 302
+    failed_job.refresh_from_db()
+    assert (failed_job.state, failed_job.tries) == ("queued", 0)
 
 
 # --- sending an announcement -----------------------------------------------------------------

@@ -13,11 +13,11 @@ from messaging.api import mark_read, send_message
 from messaging.models import PendingItem, StreamItem
 from messaging.services.stream import items_ack, stream_purge_expired
 from notifications.api import send_notification
-from notifications.models import Device, ExpiryRun, PushAttempt, PushJob
+from notifications.models import Device, ExpiryRun, PushAttempt, PushClaim, PushJob
 from notifications.services.devices import device_register
 from notifications.services.dispatch import push_dispatch
 from notifications.services.preferences import conversation_mute, preferences_update
-from notifications.services.push import push_job_send
+from notifications.services.push import USER_INACTIVE, push_job_send
 from tests.notifications.providers.servers import Reply
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("push_settings")]
@@ -278,3 +278,83 @@ def test_a_job_whose_task_was_lost_is_enqueued_again_after_its_lease(alice, brow
     assert push_dispatch(now=now + dt.timedelta(seconds=10)).requeued == 0
     assert push_dispatch(now=now + dt.timedelta(seconds=settings.IMS_PUSH_LEASE_SECONDS + 1)).requeued == 1
     assert PushJob.objects.get().state == "queued"
+
+
+# --- deactivated users -----------------------------------------------------------------------
+
+
+def deactivate(user) -> None:
+    user.is_active = False
+    user.save()
+
+
+def test_a_deactivated_user_is_claimed_nothing_new_and_their_p0_climbs_no_further(
+    alice, browser, push_service, sms_gateway
+):
+    browser(alice)
+    device_register(user_id=alice.pk, kind="sms", phone="+4915112345678")
+    notify(alice, "Data centre on fire", priority="P0", category="alert")
+    start = timezone.now()
+    push_dispatch(now=start)
+    assert run_jobs(now=start) == ["sent"]
+    notify(alice, "Still waiting out its grace", priority="P1")
+    deactivate(alice)
+    for seconds in (61, 122, 3600):
+        report = push_dispatch(now=start + dt.timedelta(seconds=seconds))
+        assert (report.claimed, report.jobs, report.escalated) == (0, 0, 0)
+        assert run_jobs(now=start + dt.timedelta(seconds=seconds)) == []
+    assert len(push_service.server.received) == 1
+    assert sms_gateway.received == []
+    assert PushClaim.objects.get().next_escalation_at is None
+    # Nothing is lost: both items wait, pending, for a connection should the user come back.
+    assert PendingItem.objects.filter(user=alice).count() == 2
+
+
+def test_a_deactivated_users_queued_deferred_and_retrying_pushes_end_skipped_with_the_reason(
+    alice, browser, push_service
+):
+    browser(alice, path="/push/laptop")
+    browser(alice, path="/push/flaky")
+    push_service.server.respond = lambda request: (
+        Reply(503) if request.path == "/push/flaky" else push_service(request)
+    )
+    preferences_update(
+        user_id=alice.pk, time_zone="Europe/Berlin", quiet_hours={"start": "22:00", "end": "07:00"}
+    )
+    night = dt.datetime(2026, 1, 15, 22, 30, tzinfo=dt.UTC)  # 23:30 in Berlin
+    notify(alice, "First alarm", priority="P0", category="alert")
+    notify(alice, "Approve leave", priority="P2", category="approval")
+    StreamItem.objects.update(created_at=night)
+    PendingItem.objects.update(created_at=night)
+    push_dispatch(now=night + dt.timedelta(seconds=11))
+    assert run_jobs(now=night + dt.timedelta(seconds=11)) == ["sent", "retrying"]
+    notify(alice, "Second alarm", priority="P0", category="alert")
+    push_dispatch(now=night + dt.timedelta(seconds=12))
+    states = sorted(PushJob.objects.values_list("state", flat=True))
+    assert states == ["deferred", "deferred", "queued", "queued", "retrying", "sent"]
+
+    deactivate(alice)
+    assert push_dispatch(now=night + dt.timedelta(seconds=13)).skipped_inactive == 5
+
+    ended = PushJob.objects.exclude(state=PushJob.State.SENT)
+    assert set(ended.values_list("state", "last_error")) == {("skipped", USER_INACTIVE)}
+    skipped = PushAttempt.objects.filter(outcome="skipped")
+    assert sorted(skipped.values_list("job_id", flat=True)) == sorted(ended.values_list("pk", flat=True))
+    assert set(skipped.values_list("error", flat=True)) == {USER_INACTIVE}
+    retried = PushJob.objects.get(device__address__endswith="/push/flaky", rung=0, item__seq=1)
+    assert push_job_send(job_id=retried.pk, now=night + dt.timedelta(minutes=5)).state == "skipped"
+    morning = dt.datetime(2026, 1, 16, 6, 0, tzinfo=dt.UTC)
+    assert push_dispatch(now=morning).released == 0
+    assert [received.path for received in push_service.server.received] == ["/push/laptop", "/push/flaky"]
+
+
+def test_a_user_deactivated_after_their_push_was_queued_is_not_pushed(alice, browser, push_service):
+    browser(alice)
+    notify(alice, "Intrusion detected", priority="P0", category="security")
+    push_dispatch(now=timezone.now())
+    job = PushJob.objects.get()
+    deactivate(alice)
+    assert push_job_send(job_id=job.pk).state == "skipped"
+    assert push_service.server.received == []
+    attempt = PushAttempt.objects.get()
+    assert (attempt.outcome, attempt.error) == ("skipped", USER_INACTIVE)

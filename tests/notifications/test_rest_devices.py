@@ -39,14 +39,89 @@ def test_each_kind_of_device_registers_and_answers_its_id(bob, registration, loc
     assert device.user == bob
 
 
-def test_the_same_subscription_again_replaces_the_registration_even_for_another_user(
-    alice, bob, local_push_endpoints
+REGISTRATIONS = {
+    "webpush": WEBPUSH,
+    "fcm": {"kind": "fcm", "token": "fcm-registration-token-0123456789:abc"},
+    "apns": {"kind": "apns", "token": APNS_TOKEN},
+    "sms": {"kind": "sms", "phone": "+4915112345678"},
+}
+ADDRESS_FIELDS = {"webpush": "subscription", "fcm": "token", "apns": "token", "sms": "phone"}
+
+
+@pytest.mark.parametrize("kind", REGISTRATIONS)
+def test_an_address_another_user_registered_is_refused_and_stays_theirs(
+    alice, bob, kind, local_push_endpoints
 ):
-    first = api_as(alice).post("/api/devices/", WEBPUSH, format="json").data
-    again = api_as(bob).post("/api/devices/", {**WEBPUSH, "name": "shared laptop"}, format="json").data
-    assert Device.objects.count() == 1
+    registration = REGISTRATIONS[kind]
+    first = api_as(alice).post("/api/devices/", {**registration, "name": "mine"}, format="json").data
+    refused = api_as(bob).post("/api/devices/", {**registration, "name": "taken"}, format="json")
+    assert refused.status_code == 403, refused.data
+    assert refused.data["code"] == "forbidden"
+    assert ADDRESS_FIELDS[kind] in refused.data
+    assert "registered to another user" in refused.data["detail"]
+    assert "alice" not in str(refused.data).lower()
     device = Device.objects.get()
-    assert (device.user, device.name, again["id"]) == (bob, "shared laptop", first["id"])
+    assert (device.pk, device.user, device.name, device.active) == (first["id"], alice, "mine", True)
+    assert api_as(bob).get("/api/devices/").data == []
+
+
+@pytest.mark.parametrize("kind", REGISTRATIONS)
+def test_the_callers_own_address_again_replaces_its_registration_under_the_same_id(
+    alice, kind, local_push_endpoints
+):
+    registration = REGISTRATIONS[kind]
+    first = api_as(alice).post("/api/devices/", {**registration, "name": "old"}, format="json").data
+    if kind == "webpush":  # a browser that subscribed again with the same endpoint has new keys
+        keys = {"p256dh": vapid.public_key_b64url(vapid.generate_private_key()), "auth": AUTH}
+        registration = {**registration, "subscription": {**registration["subscription"], "keys": keys}}
+    again = api_as(alice).post("/api/devices/", {**registration, "name": "new"}, format="json")
+    assert again.status_code == 201, again.data
+    device = Device.objects.get()
+    assert (again.data["id"], device.pk, device.name) == (first["id"], first["id"], "new")
+    if kind == "webpush":
+        assert device.keys == registration["subscription"]["keys"]
+
+
+def apns_token(n: int) -> str:
+    return f"{n:064x}"
+
+
+def test_registering_past_the_device_limit_gets_a_clear_400_and_stores_nothing(bob, settings):
+    settings.IMS_MAX_DEVICES_PER_USER = 3
+    client = api_as(bob)
+    ids = [
+        client.post("/api/devices/", {"kind": "apns", "token": apns_token(n)}, format="json").data["id"]
+        for n in range(3)
+    ]
+    refused = client.post("/api/devices/", {"kind": "apns", "token": apns_token(3)}, format="json")
+    assert refused.status_code == 400, refused.data
+    assert refused.data["code"] == "bad_request"
+    assert "at most 3 active devices" in refused.data["detail"]
+    assert sorted(Device.objects.values_list("pk", flat=True)) == sorted(ids)
+    again = client.post("/api/devices/", {"kind": "apns", "token": apns_token(1), "name": "x"}, format="json")
+    assert (again.status_code, again.data["id"]) == (201, ids[1])
+    assert Device.objects.count() == 3
+    assert client.delete(f"/api/devices/{ids[0]}/").status_code == 204
+    assert (
+        client.post("/api/devices/", {"kind": "apns", "token": apns_token(3)}, format="json").status_code
+        == 201
+    )
+
+
+def test_devices_the_providers_deactivated_do_not_count_toward_the_limit(bob, settings):
+    settings.IMS_MAX_DEVICES_PER_USER = 2
+    client = api_as(bob)
+    for n in range(2):
+        client.post("/api/devices/", {"kind": "apns", "token": apns_token(n)}, format="json")
+    Device.objects.filter(address=apns_token(0)).update(active=False, deactivated_reason="410 Unregistered")
+    assert (
+        client.post("/api/devices/", {"kind": "apns", "token": apns_token(2)}, format="json").status_code
+        == 201
+    )
+    # Active again, the dead one would be a third.
+    revived = client.post("/api/devices/", {"kind": "apns", "token": apns_token(0)}, format="json")
+    assert revived.status_code == 400, revived.data
+    assert not Device.objects.get(address=apns_token(0)).active
 
 
 def test_a_deactivated_device_registered_again_is_active_again(bob, local_push_endpoints):

@@ -17,6 +17,7 @@ from notifications import vapid
 from notifications.api import send_notification
 from notifications.models import PushAttempt, PushJob
 from notifications.services.dispatch import push_dispatch
+from notifications.services.push import USER_INACTIVE
 from tests.e2e.harness import wait_until
 from tests.notifications.providers.servers import LOCAL_HOSTS, Received, Reply
 from tests.notifications.providers.test_webpush import VAPID_KEY, PushService
@@ -123,3 +124,24 @@ def test_a_worker_killed_mid_push_pushes_exactly_once_after_restart(
     assert list(held.accepted_by_topic) == [topics[0]]
     assert held.accepted_by_topic[topics[0]]["data"]["id"] == notification.pk
     assert list(PushAttempt.objects.values_list("outcome", flat=True)) == ["sent"]
+
+
+def test_a_user_deactivated_between_enqueue_and_the_task_is_not_pushed_by_the_worker(
+    alice, browser, push_service, worker
+):
+    browser(alice)
+    worker.stop()
+    send_notification([alice], "Quarterly review", "", priority="P1", category="mention")
+    # The dispatcher claims the item and enqueues its push task on commit; no worker runs it yet.
+    assert push_dispatch(now=timezone.now() + dt.timedelta(seconds=11)).jobs == 1
+    job = PushJob.objects.get()
+    alice.is_active = False
+    alice.save()
+    worker.start()
+    wait_until(
+        lambda: PushJob.objects.filter(pk=job.pk, state="skipped").exists(),
+        timeout=WAIT_SECONDS,
+        what=f"the push task to refuse\n{worker.log()}",
+    )
+    assert push_service.server.received == []
+    assert list(PushAttempt.objects.values_list("outcome", "error")) == [("skipped", USER_INACTIVE)]

@@ -25,23 +25,35 @@ async function registerServiceWorker() {
   return registration;
 }
 
+function registerDevice(subscription) {
+  const { endpoint, keys } = subscription.toJSON();
+  return optionalApi("/api/devices/", {
+    method: "POST",
+    json: { kind: "webpush", subscription: { endpoint, keys }, name: navigator.userAgent.slice(0, 100) },
+  });
+}
+
 /** Subscribes to Web Push and registers the subscription; quiet while the server has no push. */
 export async function subscribePush() {
   if (!registration || !("PushManager" in window) || Notification.permission !== "granted") return;
   try {
     const key = await optionalApi("/api/push/vapid-public-key/");
     if (!key?.public_key) return;
-    const subscription =
-      (await registration.pushManager.getSubscription()) ||
-      (await registration.pushManager.subscribe({
+    const subscribe = () =>
+      registration.pushManager.subscribe({
         userVisibleOnly: true,
         applicationServerKey: base64UrlToBytes(key.public_key),
-      }));
-    const { endpoint, keys } = subscription.toJSON();
-    await optionalApi("/api/devices/", {
-      method: "POST",
-      json: { kind: "webpush", subscription: { endpoint, keys }, name: navigator.userAgent.slice(0, 100) },
-    });
+      });
+    const subscription = (await registration.pushManager.getSubscription()) || (await subscribe());
+    try {
+      await registerDevice(subscription);
+    } catch (error) {
+      if (error.body?.code !== "forbidden") throw error;
+      // Another user registered this browser's subscription (they signed in here before):
+      // a fresh one is ours, and theirs stops reaching this browser.
+      await subscription.unsubscribe();
+      await registerDevice(await subscribe());
+    }
   } catch (error) {
     console.warn("IMS: Web Push unavailable", error);
   }
