@@ -9,7 +9,7 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from messaging import receivers
-        from messaging.db import use_sqlite_variable_limit
+        from messaging.sql.sqlite import use_sqlite_variable_limit
 
         receivers.connect()
         connection_created.connect(use_sqlite_variable_limit, dispatch_uid="ims-sqlite-variable-limit")

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from messaging import frames
 from messaging.models import StreamCounter, StreamItem
-from messaging.row_values import pairs_in
 from messaging.session import Page
+from messaging.sql.pairs import pairs_in
 
 STREAM_ROW_FIELDS = ("seq", "kind", "payload", *(f"message__{name}" for name in frames.MESSAGE_FIELDS))
 

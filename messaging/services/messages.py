@@ -18,13 +18,13 @@ from django.utils import timezone
 from messaging import frames
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
 from messaging.models import Conversation, Message, StreamItem
-from messaging.row_values import pairs_in
 from messaging.selectors.conversations import conversation_memberships, require_membership
 from messaging.selectors.users import active_user_ids
-from messaging.services.bulk_insert import insert_messages
 from messaging.services.conversations import direct_conversation_ids
 from messaging.services.stream import NewItem, StreamEntry, stream_append_many
 from messaging.services.text import require_clean_strings, require_text
+from messaging.sql.inserts import insert_messages
+from messaging.sql.pairs import pairs_in
 
 MAX_CLIENT_MSG_ID_LENGTH = 64
 ATTACHMENT_FIELDS = {"url": str, "name": str, "size": int, "mime": str}

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from messaging import delivery, signals, wire
 from messaging.models import ItemStatus, PendingItem, Priority, StreamItem
-from messaging.row_values import pairs_in
-from messaging.services.bulk_insert import add_to_counters, insert_pending_rows, insert_stream_rows
 from messaging.services.receipts import publish_receipts_on_commit
+from messaging.sql.inserts import add_to_counters, insert_pending_rows, insert_stream_rows
+from messaging.sql.pairs import pairs_in
 
 
 def stream_reserve_seqs(*, counts: Mapping[int, int]) -> dict[int, int]:

@@ -20,8 +20,8 @@ from typing import Any
 
 from django.db import connection
 
-from messaging.json_rows import json_field, json_index, json_param, json_rows, json_value
 from messaging.models import ItemStatus, Message, PendingItem, StreamCounter, StreamItem
+from messaging.sql.json_rows import json_field, json_index, json_param, json_rows, json_value
 
 
 def add_to_counters(*, rows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import BooleanField, Model
 from django.db.models.expressions import RawSQL
 
-from messaging.json_rows import json_field, json_param, json_rows, json_value
+from messaging.sql.json_rows import json_field, json_param, json_rows, json_value
 
 
 def pairs_in(model: type[Model], names: tuple[str, str], pairs: Sequence[tuple[Any, Any]]) -> RawSQL:
@@ -19,7 +19,7 @@ def pairs_in(model: type[Model], names: tuple[str, str], pairs: Sequence[tuple[A
     equivalent OR of one Q per pair took over half of the server's database thread, mostly
     in Django's query building, in a py-spy profile of the acks of a 10,000-user broadcast;
     `a IN (...) AND b IN (...)` matches the cross product, which the database must filter.
-    The pairs travel as one JSON parameter (messaging.json_rows): as `VALUES` with two
+    The pairs travel as one JSON parameter (messaging.sql.json_rows): as `VALUES` with two
     placeholders a pair, psycopg's parsing of the statement was the next hot spot.
     """
     quote = connection.ops.quote_name
