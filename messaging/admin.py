@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from imsproject.admin import ReadOnlyAdminMixin
+from messaging.admin_base import ReadOnlyAdminMixin
 from messaging.models import (
     Connection,
     Conversation,

@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 from channels.db import database_sync_to_async
 from django.contrib.auth.base_user import AbstractBaseUser
 
+from messaging.admin_base import ReadOnlyAdminMixin
 from messaging.frames import iso
 from messaging.models import Conversation, Message, Priority
 from messaging.selectors.stream import item_frames
@@ -35,6 +36,7 @@ from messaging.signals import StoredItem
 __all__ = [
     "NewItem",
     "Priority",
+    "ReadOnlyAdminMixin",
     "StreamEntry",
     "append_to_streams",
     "asend_message",

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
-from imsproject.admin import ReadOnlyAdminMixin
+from messaging.api import ReadOnlyAdminMixin
 from messaging.errors import IMSError
 from messaging.models import StreamItem
 from notifications.admin_forms import AnnouncementForm

@@ -1,4 +1,5 @@
-"""Admin building blocks that every app shares (apps may import imsproject, not each other)."""
+"""Admin building blocks every app shares. Other apps import them through messaging.api
+(apps stand under the project and never import it)."""
 
 from __future__ import annotations
 
