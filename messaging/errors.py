@@ -56,14 +56,19 @@ DRF_ERROR_CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
+def error_body(exc: IMSError) -> dict[str, Any]:
+    """The REST body of a domain error: {"code", "detail"}, plus {"<field>": [detail]}."""
+    body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
+    if exc.field:
+        body[exc.field] = [exc.detail]
+    return body
+
+
 def rest_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error body has a protocol `code` and a `detail`; field errors keep DRF's
     {"<field>": ["..."]} beside them."""
     if isinstance(exc, IMSError):
-        body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
-        if exc.field:
-            body[exc.field] = [exc.detail]
-        return Response(body, status=exc.http_status)
+        return Response(error_body(exc), status=exc.http_status)
     response = exception_handler(exc, context)
     code = next((code for kind, code in DRF_ERROR_CODES.items() if isinstance(exc, kind)), None)
     if response is None or code is None:
