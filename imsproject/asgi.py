@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, /ws/ through the IMS consumer."""
+"""ASGI entry point: HTTP through Django behind the request body limits, /ws/ through the IMS consumer."""
 
 import gc
 import os
@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from imsproject.daphne_hardening import harden_daphne  # noqa: E402
+from imsproject.request_limits import RequestBodyLimits  # noqa: E402
 from messaging.auth import CredentialsMiddleware  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,7 +26,7 @@ harden_daphne()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_http,
+        "http": RequestBodyLimits(django_http),
         "websocket": CredentialsMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -27,6 +27,9 @@ Other ASGI servers are unaffected; nothing happens when daphne is not installed.
   fifth of the server's time). Now a write to a socket with nothing buffered goes to
   the kernel at once; only what the kernel does not take is buffered as before.
 
+- daphne reads a whole request body before the application sees it; imsproject.daphne_bodies
+  refuses bodies by imsproject.request_limits as soon as the headers are in.
+
 Also `sync_writer`: daphne's ASGI `send` hands a frame to Twisted without ever waiting, so
 a consumer may write from plain (non-async) code, as the channel layer's fan-out does. It
 frames text itself when autobahn would do nothing more than frame it.
@@ -149,6 +152,10 @@ def harden_daphne() -> None:
         return
     if getattr(access.AccessLogGenerator, "_ims_hardened", False):
         return
+    # Imported here: it reads the URLconf and the apps, which need Django set up.
+    from imsproject.daphne_bodies import refuse_bodies_early
+
+    refuse_bodies_early()
     write_entry = access.AccessLogGenerator.write_entry
 
     def write_redacted_entry(

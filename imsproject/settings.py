@@ -175,6 +175,8 @@ WHITENOISE_USE_FINDERS = True
 # them to conversation members only.
 MEDIA_ROOT = VAR_DIR / "media"
 IMS_MAX_UPLOAD_BYTES = env_int("IMS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+# Every other request body (imsproject.request_limits): JSON API calls are a few kB.
+IMS_MAX_REQUEST_BYTES = env_int("IMS_MAX_REQUEST_BYTES", 1024 * 1024)
 
 # --- Redis, channel layer, Celery ---------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -63,17 +63,22 @@ DRF_ERROR_CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
+def error_body(exc: IMSError) -> dict[str, Any]:
+    """The REST body of a domain error: {"code", "detail"}, plus {"<field>": [detail]}."""
+    body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
+    if exc.field:
+        body[exc.field] = [exc.detail]
+    return body
+
+
 def rest_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error body has a protocol `code` and a `detail`; field errors keep DRF's
     {"<field>": ["..."]} beside them."""
     if isinstance(exc, IMSError):
-        body: dict[str, Any] = {"code": exc.code, "detail": exc.detail}
-        if exc.field:
-            body[exc.field] = [exc.detail]
         headers = {}
         if isinstance(exc, RateLimited) and exc.retry_after_seconds is not None:
             headers["Retry-After"] = str(exc.retry_after_seconds)
-        return Response(body, status=exc.http_status, headers=headers)
+        return Response(error_body(exc), status=exc.http_status, headers=headers)
     response = exception_handler(exc, context)
     code = next((code for kind, code in DRF_ERROR_CODES.items() if isinstance(exc, kind)), None)
     if response is None or code is None:

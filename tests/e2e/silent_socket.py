@@ -87,3 +87,16 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise ValueError(f"no VmRSS for process {pid}")
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The most resident memory a process had since it started, or since reset_peak_rss."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmHWM for process {pid}")
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Make the peak the current resident memory (Linux 4.0+, a process of the same user)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
