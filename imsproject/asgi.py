@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from imsproject.daphne_hardening import harden_daphne  # noqa: E402
+from imsproject.shutdown import install_graceful_shutdown  # noqa: E402
 from messaging.auth import CredentialsMiddleware  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
@@ -22,6 +23,7 @@ if settings.DEBUG:
     django_http = ASGIStaticFilesHandler(django_http)
 
 harden_daphne()
+install_graceful_shutdown()
 
 application = ProtocolTypeRouter(
     {

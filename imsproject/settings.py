@@ -249,6 +249,10 @@ IMS_MAX_TEXT_LENGTH = env_int("IMS_MAX_TEXT_LENGTH", 10_000)
 IMS_MAX_GROUP_MEMBERS = env_int("IMS_MAX_GROUP_MEMBERS", 10_000)
 IMS_PRESENCE_MAX_GROUP_SIZE = env_int("IMS_PRESENCE_MAX_GROUP_SIZE", 100)
 IMS_STREAM_POLL_SECONDS = env_float("IMS_STREAM_POLL_SECONDS", 1)
+# SIGTERM closes every WebSocket with 1001 once the sends and acks taken are stored, then
+# exits (imsproject.shutdown); this is the longest it waits for them and for the
+# clients' close replies. A process manager's stop timeout must be longer.
+IMS_SHUTDOWN_GRACE_SECONDS = env_float("IMS_SHUTDOWN_GRACE_SECONDS", 5)
 # Concurrent flushes of the send and ack batches (messaging.batching): on PostgreSQL one
 # batch is built while another commits; SQLite has one writer at a time, so one.
 IMS_DB_FLUSHES = env_int(

@@ -69,6 +69,11 @@ class Batcher(Generic[Item, Result]):
         self._idle_lanes = list(range(len(self._lanes)))
         self._flushers: set[asyncio.Task[None]] = set()
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be stored and no flush is running."""
+        return not self._queue and not self._flushers
+
     async def submit(self, item: Item) -> Result:
         """Returns once the item is committed; raises what storing it raised."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -167,6 +172,13 @@ def _batcher(name: str, store: Callable, *, flushes: int = 1) -> Batcher:
     if name not in per_loop:
         per_loop[name] = Batcher(store, flushes=flushes)
     return per_loop[name]
+
+
+def batchers_idle() -> bool:
+    """Whether every batcher of the running event loop has stored all it was given: a
+    graceful shutdown (imsproject.shutdown) waits for this before it closes connections,
+    so a send being stored is answered before its connection goes."""
+    return all(batcher.idle for batcher in _batchers.get(asyncio.get_running_loop(), {}).values())
 
 
 def ack_batcher() -> Batcher[tuple[int, Sequence[int]], None]:

@@ -121,6 +121,12 @@ class DaphneServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=START_TIMEOUT_SECONDS)
 
+    def terminate(self, *, timeout: float = START_TIMEOUT_SECONDS) -> int:
+        """SIGTERM, as a process manager stops a server; its exit status."""
+        assert self.process is not None, "never started"
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
     def stderr(self) -> str:
         return self.stderr_log.read_text(errors="replace") if self.stderr_log.exists() else ""
 
