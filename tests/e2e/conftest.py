@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,15 @@ import pytest
 from websockets.sync.client import connect
 
 from messaging.models import User
-from tests.conftest import token_of
-from tests.e2e.harness import START_TIMEOUT_SECONDS, DaphneServer, WsClient, database_url, free_port
+from tests.conftest import require_server, token_of
+from tests.e2e.harness import (
+    START_TIMEOUT_SECONDS,
+    DaphneServer,
+    RedisProcess,
+    WsClient,
+    database_url,
+    free_port,
+)
 
 StartServer = Callable[..., DaphneServer]
 
@@ -94,3 +102,13 @@ def ws_connect() -> Iterator[Connect]:
             return WsClient(ws)
 
         yield open_client
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisProcess]:
+    """A redis-server of this test's own (see RedisProcess)."""
+    require_server("redis-server", shutil.which("redis-server") is not None, "PATH")
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.kill()

@@ -108,11 +108,11 @@ def test_a_server_stopped_with_no_connection_exits_0_at_once(start_server):
 
 
 def test_presence_goes_offline_on_the_other_server_when_one_stops(
-    start_server, ws_connect, redis_url, alice, bob
+    start_server, ws_connect, private_redis, alice, bob
 ):
     GroupFactory(members=[alice, bob])
-    one = start_server(REDIS_URL=redis_url)
-    two = start_server(REDIS_URL=redis_url)
+    one = start_server(REDIS_URL=private_redis.url)
+    two = start_server(REDIS_URL=private_redis.url)
     watcher = ws_connect(two, bob)
     watcher.handshake()
     leaving = ws_connect(one, alice)
