@@ -62,6 +62,25 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# --- HTTPS behind a proxy (deploy/nginx/ims.conf, docs/deploy.md) ----------------------
+# Off by default, so `make run` and the tests work over plain http on 127.0.0.1.
+IMS_HTTPS = env_bool("IMS_HTTPS", False)
+if IMS_HTTPS:
+    # The proxy sets X-Forwarded-Proto on every request and the server is reachable only
+    # through it (daphne listens on 127.0.0.1 or a private address): then the header tells
+    # whether the client came over https. daphne's --proxy-headers reads it too.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = IMS_HTTPS
+# Health checks and Prometheus call each process directly over plain http, not through
+# the proxy: never redirected (paths without their leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = IMS_HTTPS
+CSRF_COOKIE_SECURE = IMS_HTTPS
+# HSTS is sticky in browsers for its whole lifetime: set by the operator, never by default.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",

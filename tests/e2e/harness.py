@@ -71,8 +71,19 @@ def database_url() -> str:
 class DaphneServer:
     """One daphne process on a fixed port: kill() then start() is a crash and a restart."""
 
-    def __init__(self, *, port: int, env: dict[str, str], log_dir: Path, name: str, verbosity: int) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str,
+        verbosity: int = 1,
+        command: list[str] | None = None,
+    ) -> None:
+        """`command` replaces the usual daphne command line (the deploy kit's own)."""
         self.port = port
+        self.command = command
         self.env = env
         self.name = name
         self.verbosity = verbosity
@@ -90,7 +101,7 @@ class DaphneServer:
 
     def start(self) -> DaphneServer:
         assert self.process is None or self.process.poll() is not None, "already running"
-        command = [
+        command = self.command or [
             str(DAPHNE),
             "-b", "127.0.0.1",
             "-p", str(self.port),

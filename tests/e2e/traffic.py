@@ -27,6 +27,10 @@ RECONNECT_DELAY_SECONDS = 0.1
 OPEN_TIMEOUT_SECONDS = 10
 
 
+# Frames that are items of the user's stream (PROTOCOL.md), each with a seq.
+STREAM_ITEMS = frozenset({"message", "notification", "conversation", "message_update"})
+
+
 @dataclass(eq=False)
 class Peer:
     """One user's client. `urls` are tried in turn, one per (re)connect: the servers
@@ -37,7 +41,11 @@ class Peer:
     token: str
     urls: list[str]
     ssl_context: ssl.SSLContext | None = None
-    # What arrived, by seq of this user's stream: message items only (data as received).
+    # More for websockets.connect: host= and port= send the TCP connection elsewhere than
+    # the URL's host (a proxy on a spare port), which still names the site.
+    connect_kwargs: dict[str, Any] = field(default_factory=dict)
+    # What arrived, by seq of this user's stream: a message's data; for other items
+    # (notifications, conversation changes) {"type": ..., "data": ...}.
     items: dict[int, dict[str, Any]] = field(default_factory=dict)
     # client_msg_id -> msg_id of every `sent` (the server accepted it).
     accepted: dict[str, str] = field(default_factory=dict)
@@ -73,7 +81,13 @@ class Peer:
 
     def received_ids(self) -> set[str]:
         """msg_ids of the messages others sent to this user."""
-        return {data["msg_id"] for data in self.items.values() if data["sender_id"] != self.user_id}
+        return {data["msg_id"] for data in self.messages().values() if data["sender_id"] != self.user_id}
+
+    def messages(self) -> dict[int, dict[str, Any]]:
+        return {seq: data for seq, data in self.items.items() if "msg_id" in data}
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return [item["data"] for item in self.items.values() if item.get("type") == "notification"]
 
     async def send_text(self, *, to: Peer, client_msg_id: str) -> None:
         frame = {
@@ -107,6 +121,7 @@ class Peer:
                     ping_interval=None,
                     max_size=4 * 2**20,
                     close_timeout=2,
+                    **self.connect_kwargs,
                 ) as ws:
                     self.connects += 1
                     await self._converse(ws)
@@ -131,8 +146,8 @@ class Peer:
                     await self._send(unanswered)
             elif kind == "sent":
                 self._accept(frame)
-            elif kind in ("message", "offline_messages"):
-                items = frame["items"] if kind == "offline_messages" else [frame]
+            elif kind in STREAM_ITEMS or kind in ("offline_messages", "batch"):
+                items = frame["items"] if kind in ("offline_messages", "batch") else [frame]
                 for item in items:
                     self._take(item)
                 if items:
@@ -158,12 +173,11 @@ class Peer:
         self._take({"type": "message", "seq": frame["seq"], "data": own_copy})
 
     def _take(self, item: dict[str, Any]) -> None:
-        if item["type"] != "message":
-            return
-        seq, data = item["seq"], item["data"]
+        seq = item["seq"]
+        data = item["data"] if item["type"] == "message" else {"type": item["type"], "data": item["data"]}
         known = self.items.get(seq)
-        if known is not None and known["msg_id"] != data["msg_id"]:
-            self.problems.append(f"seq {seq} carried {known['msg_id']} and then {data['msg_id']}")
+        if known is not None and known.get("msg_id") != data.get("msg_id"):
+            self.problems.append(f"seq {seq} carried {known} and then {data}")
         self.items[seq] = data
 
     async def stop(self) -> None:
@@ -267,7 +281,9 @@ def assert_each_message_once(pairs: list[Pair], *, count: int) -> None:
         assert len(sender.accepted) == count, f"{sender.name}: {len(sender.accepted)} of {count} accepted"
         assert len(set(sender.accepted.values())) == count, f"{sender.name}: a retry was stored twice"
         from_sender = {
-            data["msg_id"]: seq for seq, data in receiver.items.items() if data["sender_id"] == sender.user_id
+            data["msg_id"]: seq
+            for seq, data in receiver.messages().items()
+            if data["sender_id"] == sender.user_id
         }
         missing = set(sender.accepted.values()) - set(from_sender)
         assert not missing, (
@@ -275,6 +291,6 @@ def assert_each_message_once(pairs: list[Pair], *, count: int) -> None:
             f"{receiver.summary()}; {sender.summary()}"
         )
         by_msg_id: dict[str, int] = {}
-        for seq, data in receiver.items.items():
+        for seq, data in receiver.messages().items():
             assert by_msg_id.setdefault(data["msg_id"], seq) == seq, f"{data['msg_id']} shown twice"
         assert receiver.resume_seq() == receiver.last_seq, f"{receiver.name}: a gap in its seqs"
