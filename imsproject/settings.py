@@ -161,6 +161,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif os.environ.get("IMS_TEST_DATABASE_NAME"):
     # Lets two test runs share one PostgreSQL server without sharing a test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["IMS_TEST_DATABASE_NAME"]}
+# DATABASE_URL points at PgBouncer (or another pooler) in transaction mode, where one
+# client's consecutive transactions may run on different server connections: nothing may
+# outlive a transaction, so no server-side cursors (QuerySet.iterator()) and none of
+# psycopg's prepared statements (it prepares a query run 5 times on a connection).
+IMS_DB_TRANSACTION_POOLER = env_bool("IMS_DB_TRANSACTION_POOLER", False)
+if IMS_DB_TRANSACTION_POOLER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

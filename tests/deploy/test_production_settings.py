@@ -7,8 +7,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from django.db import connection
+
 from tests.deploy.kit import env_file_values, production_env
-from tests.e2e.harness import BASE_DIR
+from tests.e2e.harness import BASE_DIR, database_url
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -52,3 +55,20 @@ def test_the_defaults_stay_those_of_plain_http_development(settings):
         "localhost",
         "[::1]",
     ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PgBouncer pools PostgreSQL connections")
+def test_behind_a_transaction_pooler_no_prepared_statement_or_server_side_cursor_is_used(tmp_path):
+    env = production_env(
+        IMS_VAR_DIR=str(tmp_path), DATABASE_URL=database_url(), IMS_DB_TRANSACTION_POOLER="1"
+    )
+    probe = (
+        "from django.db import connection; connection.ensure_connection(); "
+        "settings = connection.settings_dict; "
+        "print(connection.connection.prepare_threshold, settings['DISABLE_SERVER_SIDE_CURSORS'])"
+    )
+
+    result = manage("shell", "-c", probe, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["None", "True"], result.stdout
