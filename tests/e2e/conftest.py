@@ -56,9 +56,9 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[StartServer
         return server.start()
 
     yield start
-    # SIGKILL, not SIGTERM: daphne on this stack sometimes hangs for its 10 s application
-    # close timeout, or dies of SIGSEGV, when stopped right after connections closed. Logs
-    # are unbuffered, so nothing written is lost.
+    # SIGKILL: a test that wants the graceful stop asks for it (DaphneServer.terminate,
+    # imsproject/shutdown.py); teardown only needs the process gone. Logs are unbuffered,
+    # so nothing written is lost.
     for server in servers:
         server.kill()
 
