@@ -7,6 +7,9 @@ in 0.1 s and not one got a close frame; sends being stored were never answered, 
 consumer's disconnect (presence, Connection rows) ran. Here, instead:
 
 1. the listening sockets close, so the proxy sends new connections to the other servers;
+   idle HTTP keep-alive connections close too, and those with a request under way close
+   after its response, so the proxy sends no new request here (nginx retries a GET that
+   met a closed connection elsewhere, but not a POST: that would be a 502);
 2. every open WebSocket stops being read; the frames read but not yet handed to its
    consumer are dropped, and what the consumers are already doing is finished: sends
    stored and answered with `sent`, acks stored (messaging.batching);
@@ -78,9 +81,12 @@ def install_graceful_shutdown() -> None:
 
 
 def _take_over_signals(reactor: Any) -> None:
+    """Through the event loop (which daphne's reactor runs on), not signal.signal(): the
+    loop wakes at once, where a plain handler waited for its next timer, up to a second."""
     shutdown = GracefulShutdown(reactor)
+    loop = asyncio.get_event_loop()  # the reactor's: daphne makes it the current loop
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, shutdown.on_signal)
+        loop.add_signal_handler(signum, shutdown.on_signal, signum)
 
 
 def _ignore_frame(payload: bytes, is_binary: bool) -> None:
@@ -91,22 +97,23 @@ class GracefulShutdown:
     def __init__(self, reactor: Any) -> None:
         self.reactor = reactor
         self.started = False
+        self.task: asyncio.Future[None] | None = None
 
-    def on_signal(self, signum: int, frame: Any) -> None:
-        """Runs between two bytecodes of the reactor's thread: only schedules."""
+    def on_signal(self, signum: int) -> None:
         if self.started:
             logger.warning("%s again: stopping at once", signal.Signals(signum).name)
-            self.reactor.callFromThread(self._stop_reactor)
+            self._stop_reactor()
             return
         self.started = True
         logger.info("%s: shutting down gracefully", signal.Signals(signum).name)
-        self.reactor.callFromThread(lambda: asyncio.ensure_future(self.run()))
+        self.task = asyncio.ensure_future(self.run())
 
     async def run(self) -> None:
         began = time.monotonic()
         grace_seconds = settings.IMS_SHUTDOWN_GRACE_SECONDS
         try:
             servers = self._stop_listening()
+            self._end_http_keepalive()
             paused = [protocol for protocol in _websockets(servers) if _is_open(protocol)]
             for protocol in paused:
                 protocol.transport.pauseProducing()
@@ -145,6 +152,17 @@ class GracefulShutdown:
                 reader.stopListening()
                 servers.add(factory.server)
         return servers
+
+    def _end_http_keepalive(self) -> None:
+        from twisted.web.http import HTTPChannel
+
+        for reader in self.reactor.getReaders():
+            channel = getattr(reader, "protocol", None)  # a WebSocket's is its own protocol
+            if not isinstance(channel, HTTPChannel):
+                continue
+            channel.persistent = False  # closed once the request under way is answered
+            if not channel.requests:
+                channel.transport.loseConnection()
 
     def _stop_reactor(self) -> None:
         if self.reactor.running:

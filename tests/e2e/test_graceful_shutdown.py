@@ -4,6 +4,8 @@ a second or two, answers every send it took, and exits 0 (imsproject/shutdown.py
 from __future__ import annotations
 
 import contextlib
+import http.client
+import signal
 import threading
 import time
 
@@ -11,7 +13,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from messaging.models import Connection, Message
+from tests.conftest import token_of
 from tests.e2e.harness import send_text, wait_until
+from tests.e2e.silent_socket import SilentSocket
 from tests.factories import GroupFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -123,3 +127,27 @@ def test_presence_goes_offline_on_the_other_server_when_one_stops(
     assert leaving.close_code(timeout=1) == GOING_AWAY
     offline = watcher.recv_type("presence", timeout=1)
     assert offline == {"type": "presence", "user_id": alice.pk, "online": False}
+
+
+def test_an_idle_keepalive_connection_is_closed_at_once_so_no_request_lands_on_a_stopping_server(
+    start_server, alice
+):
+    """As nginx's upstream keep-alive connections: closed when the shutdown starts, not
+    when the process is gone (held open here by a client that never answers its close
+    frame: a second of autobahn's close timeout)."""
+    server = start_server()
+    stalling = SilentSocket(port=server.port, token=token_of(alice))
+    keepalive = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    keepalive.request("GET", "/sw.js")
+    assert keepalive.getresponse().read()
+
+    server.process.send_signal(signal.SIGTERM)
+    began = time.monotonic()
+    keepalive.sock.settimeout(5)
+    assert keepalive.sock.recv(1) == b"", "the server closed it"
+    closed_after = time.monotonic() - began
+
+    assert server.process.wait(timeout=SHUTDOWN_SECONDS + 10) == 0
+    exited_after = time.monotonic() - began
+    assert closed_after < 0.5 < exited_after, (closed_after, exited_after)
+    stalling.sock.close()
