@@ -14,14 +14,14 @@ consumer's disconnect (presence, Connection rows) ran. Here, instead:
    consumer are dropped, and what the consumers are already doing is finished: sends
    stored and answered with `sent`, acks stored (messaging.batching);
 3. each WebSocket gets close code 1001 (PROTOCOL.md: reconnect, with backoff) and its
-   consumer's disconnect runs.
+   consumer's disconnect runs;
+4. once every connection and request is done, or IMS_SHUTDOWN_GRACE_SECONDS have passed,
+   the reactor stops as daphne stops it, and the process exits 0.
 
-A frame dropped, or sent by the client after that point, was never taken: the client
+A frame dropped, or sent by the client after the close frame, was never taken: the client
 sends again, after reconnecting, each `send` it got no `sent` for, which the protocol
 makes idempotent (client_msg_id), and unacked items come again in its replay. So a
 client sending without pause cannot hold a server up: only what is under way finishes.
-4. once every connection and request is done, or IMS_SHUTDOWN_GRACE_SECONDS have passed,
-   the reactor stops as daphne stops it, and the process exits 0.
 
 A second signal stops at once, as daphne always did. Nothing happens under another ASGI
 server. This reads daphne's bookkeeping (`Server.connections`, each WebSocket protocol's
