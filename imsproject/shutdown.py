@@ -157,7 +157,9 @@ class GracefulShutdown:
         from twisted.web.http import HTTPChannel
 
         for reader in self.reactor.getReaders():
-            channel = getattr(reader, "protocol", None)  # a WebSocket's is its own protocol
+            protocol = getattr(reader, "protocol", None)  # a WebSocket's is its own protocol
+            # Twisted's HTTPFactory wraps each HTTPChannel (to choose HTTP/1.1 or HTTP/2).
+            channel = getattr(protocol, "_channel", protocol)
             if not isinstance(channel, HTTPChannel):
                 continue
             channel.persistent = False  # closed once the request under way is answered

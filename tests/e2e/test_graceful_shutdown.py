@@ -149,5 +149,7 @@ def test_an_idle_keepalive_connection_is_closed_at_once_so_no_request_lands_on_a
 
     assert server.process.wait(timeout=SHUTDOWN_SECONDS + 10) == 0
     exited_after = time.monotonic() - began
-    assert closed_after < 0.5 < exited_after, (closed_after, exited_after)
+    # Closed as the shutdown began, not with the process (whose end the silent client's
+    # close timeout holds back).
+    assert closed_after < exited_after / 2, (closed_after, exited_after)
     stalling.sock.close()
