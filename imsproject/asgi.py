@@ -14,6 +14,7 @@ from django.conf import settings  # noqa: E402
 
 from imsproject.daphne_hardening import harden_daphne  # noqa: E402
 from imsproject.request_limits import RequestBodyLimits  # noqa: E402
+from imsproject.shutdown import install_graceful_shutdown  # noqa: E402
 from messaging.auth import CredentialsMiddleware  # noqa: E402
 from messaging.routing import websocket_urlpatterns  # noqa: E402
 
@@ -23,6 +24,7 @@ if settings.DEBUG:
     django_http = ASGIStaticFilesHandler(django_http)
 
 harden_daphne()
+install_graceful_shutdown()
 
 application = ProtocolTypeRouter(
     {

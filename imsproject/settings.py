@@ -62,6 +62,25 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
+# --- HTTPS behind a proxy (deploy/nginx/ims.conf, docs/deploy.md) ----------------------
+# Off by default, so `make run` and the tests work over plain http on 127.0.0.1.
+IMS_HTTPS = env_bool("IMS_HTTPS", False)
+if IMS_HTTPS:
+    # The proxy sets X-Forwarded-Proto on every request and the server is reachable only
+    # through it (daphne listens on 127.0.0.1 or a private address): then the header tells
+    # whether the client came over https. daphne's --proxy-headers reads it too.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = IMS_HTTPS
+# Health checks and Prometheus call each process directly over plain http, not through
+# the proxy: never redirected (paths without their leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = IMS_HTTPS
+CSRF_COOKIE_SECURE = IMS_HTTPS
+# HSTS is sticky in browsers for its whole lifetime: set by the operator, never by default.
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -142,6 +161,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif os.environ.get("IMS_TEST_DATABASE_NAME"):
     # Lets two test runs share one PostgreSQL server without sharing a test database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ["IMS_TEST_DATABASE_NAME"]}
+# DATABASE_URL points at PgBouncer (or another pooler) in transaction mode, where one
+# client's consecutive transactions may run on different server connections: nothing may
+# outlive a transaction, so no server-side cursors (QuerySet.iterator()) and none of
+# psycopg's prepared statements (it prepares a query run 5 times on a connection).
+IMS_DB_TRANSACTION_POOLER = env_bool("IMS_DB_TRANSACTION_POOLER", False)
+if IMS_DB_TRANSACTION_POOLER and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -252,6 +279,10 @@ IMS_MAX_TEXT_LENGTH = env_int("IMS_MAX_TEXT_LENGTH", 10_000)
 IMS_MAX_GROUP_MEMBERS = env_int("IMS_MAX_GROUP_MEMBERS", 10_000)
 IMS_PRESENCE_MAX_GROUP_SIZE = env_int("IMS_PRESENCE_MAX_GROUP_SIZE", 100)
 IMS_STREAM_POLL_SECONDS = env_float("IMS_STREAM_POLL_SECONDS", 1)
+# SIGTERM closes every WebSocket with 1001 once the sends and acks taken are stored, then
+# exits (imsproject.shutdown); this is the longest it waits for them and for the
+# clients' close replies. A process manager's stop timeout must be longer.
+IMS_SHUTDOWN_GRACE_SECONDS = env_float("IMS_SHUTDOWN_GRACE_SECONDS", 5)
 # Concurrent flushes of the send and ack batches (messaging.batching): on PostgreSQL one
 # batch is built while another commits; SQLite has one writer at a time, so one.
 IMS_DB_FLUSHES = env_int(

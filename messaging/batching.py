@@ -6,9 +6,12 @@ consumers was the bottleneck. Work that arrives while a flush is running waits f
 next one, which takes it all: under load one transaction serves many connections, when
 idle a frame is stored at once. No timer, so no latency is added.
 
-On PostgreSQL a second flush may run beside the first, on a connection of its own
-(IMS_DB_FLUSHES), so that one batch is built and sent while the other waits on its
-commit. Seqs stay gap free and ordered: the seq counters are row-locked until commit.
+On PostgreSQL IMS_DB_FLUSHES flushes run side by side, each on a thread and a database
+connection of its own, so that one batch is built and sent while another waits on its
+commit; and a flush stuck behind a lock (a migration, another app's long transaction)
+never holds up the consumers' own database thread, which handshakes, replay pages,
+heartbeats and hang-ups (presence) need. Seqs stay gap free and ordered: the seq counters
+are row-locked until commit.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
-_side_threads: dict[int, ThreadPoolExecutor] = {}
+_side_threads: dict[str, ThreadPoolExecutor] = {}
 
 
-def _side_thread(lane: int) -> ThreadPoolExecutor:
-    if lane not in _side_threads:
-        _side_threads[lane] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ims-db-lane-{lane}")
-    return _side_threads[lane]
+def side_thread(name: str) -> ThreadPoolExecutor:
+    """A database thread of its own (its own connection), called `name`, for this process:
+    for work that must neither wait for the consumers' thread nor hold it up."""
+    if name not in _side_threads:
+        _side_threads[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ims-db-{name}")
+    return _side_threads[name]
 
 
 def close_side_connections() -> None:
@@ -57,17 +62,24 @@ class Batcher(Generic[Item, Result]):
     def __init__(
         self, store: Callable[[list[Item]], Sequence[Result | Exception]], *, flushes: int = 1
     ) -> None:
-        # Lane 0 is the consumers' database thread; lane n > 0 a thread of its own (shared
-        # by every batcher), with a database connection of its own.
-        self._lanes = [database_sync_to_async(store)] + [
-            database_sync_to_async(store, thread_sensitive=False, executor=_side_thread(n))
-            for n in range(1, flushes)
-        ]
+        # One flush at a time: the consumers' database thread. More: threads of their own
+        # (each shared by every batcher), never the consumers' thread.
+        self._lanes = (
+            [database_sync_to_async(store)]
+            if flushes == 1
+            else [
+                database_sync_to_async(store, thread_sensitive=False, executor=side_thread(f"lane-{n}"))
+                for n in range(1, flushes + 1)
+            ]
+        )
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
-        # Side lanes first, leaving the consumers' thread to the reads
-        # (replay pages, handshakes) that cannot go elsewhere.
         self._idle_lanes = list(range(len(self._lanes)))
         self._flushers: set[asyncio.Task[None]] = set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be stored and no flush is running."""
+        return not self._queue and not self._flushers
 
     async def submit(self, item: Item) -> Result:
         """Returns once the item is committed; raises what storing it raised."""
@@ -167,6 +179,13 @@ def _batcher(name: str, store: Callable, *, flushes: int = 1) -> Batcher:
     if name not in per_loop:
         per_loop[name] = Batcher(store, flushes=flushes)
     return per_loop[name]
+
+
+def batchers_idle() -> bool:
+    """Whether every batcher of the running event loop has stored all it was given: a
+    graceful shutdown (imsproject.shutdown) waits for this before it closes connections,
+    so a send being stored is answered before its connection goes."""
+    return all(batcher.idle for batcher in _batchers.get(asyncio.get_running_loop(), {}).values())
 
 
 def ack_batcher() -> Batcher[tuple[int, Sequence[int]], None]:

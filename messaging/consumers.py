@@ -106,6 +106,8 @@ class IMSConsumer(AsyncWebsocketConsumer):
     session: StreamSession
     _write: Callable[[str], None] | None = None  # daphne's synchronous write, when served by it
     _acks_storing: asyncio.Future[None] | None = None
+    _heartbeat_storing: asyncio.Future[None] | None = None
+    _handling_frame = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its `aclose_old_connections()` before each handler:
@@ -204,23 +206,43 @@ class IMSConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(min(interval / 4, 5))
             now = time.monotonic()
-            if now - self.last_received >= 2 * interval:
+            if now - self.last_received >= 2 * interval and not self._handling_frame:
                 await self.close(code=CLOSE_SILENT_PEER)
                 return
             if now >= next_ping:
                 next_ping = now + interval
                 await self.send_frame(frames.ping())
-                try:
-                    await heartbeat_batcher().submit(self.channel_name)
-                except Exception:
-                    # A database outage (a PostgreSQL restart) must not end this loop: the
-                    # connection would then never be pinged or closed as a dead peer again.
-                    logger.exception("heartbeat of user %s not recorded", self.user_id)
+                self._record_heartbeat_later()
+
+    def _record_heartbeat_later(self) -> None:
+        """Record the ping without holding up the next one: with the database stalled (a
+        lock held for seconds) the pings went quiet, and clients took the server for dead.
+        At most one record in flight per connection."""
+        if self._heartbeat_storing is None or self._heartbeat_storing.done():
+            self._heartbeat_storing = asyncio.ensure_future(self._record_heartbeat())
+
+    async def _record_heartbeat(self) -> None:
+        try:
+            await heartbeat_batcher().submit(self.channel_name)
+        except Exception:
+            # A database outage (a PostgreSQL restart) is logged, not raised: the next
+            # ping records the connection again.
+            logger.exception("heartbeat of user %s not recorded", self.user_id)
 
     # --- client frames (CLIENT_FRAMES) ----------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last_received = time.monotonic()
+        self._handling_frame = True
+        try:
+            await self._handle(text_data, bytes_data)
+        finally:
+            self._handling_frame = False
+            # Frames the client sent meanwhile wait behind this one, unread: it was not
+            # silent. (A send waiting 10 s on a locked table closed a live client with 4408.)
+            self.last_received = time.monotonic()
+
+    async def _handle(self, text_data: str | None, bytes_data: bytes | None) -> None:
         ref = None
         try:
             frame = inbound.parse_frame(text_data, bytes_data, types=CLIENT_FRAMES.keys())

@@ -21,6 +21,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from messaging.batching import side_thread
 from messaging.selectors.users import StreamHead, stream_heads_beyond
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,12 @@ def stream_poll() -> StreamPoll:
     if loop not in _polls:
         _polls[loop] = StreamPoll(
             interval_seconds=settings.IMS_STREAM_POLL_SECONDS,
-            read_heads=database_sync_to_async(lambda known: stream_heads_beyond(known=known)),
+            # On a thread of its own: a read stuck behind a lock on the stream counters
+            # must not hold up the consumers' database thread (heartbeats, hang-ups).
+            read_heads=database_sync_to_async(
+                lambda known: stream_heads_beyond(known=known),
+                thread_sensitive=False,
+                executor=side_thread("stream-poll"),
+            ),
         )
     return _polls[loop]

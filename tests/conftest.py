@@ -17,6 +17,15 @@ def fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def local_push_endpoints(settings) -> None:
+    """Web Push endpoints on this machine's local servers are allowed, plain http included."""
+    from tests.notifications.providers.servers import LOCAL_HOSTS
+
+    settings.IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = True
+    settings.IMS_WEBPUSH_ALLOWED_HOSTS = LOCAL_HOSTS
+
+
 @pytest.fixture(autouse=True)
 def fresh_cache() -> None:
     """The REST send throttle counts in the cache; one test's sends must not limit another's."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,15 @@ import pytest
 from websockets.sync.client import connect
 
 from messaging.models import User
-from tests.conftest import token_of
-from tests.e2e.harness import START_TIMEOUT_SECONDS, DaphneServer, WsClient, database_url, free_port
+from tests.conftest import require_server, token_of
+from tests.e2e.harness import (
+    START_TIMEOUT_SECONDS,
+    DaphneServer,
+    RedisProcess,
+    WsClient,
+    database_url,
+    free_port,
+)
 
 StartServer = Callable[..., DaphneServer]
 
@@ -48,9 +56,9 @@ def start_server(transactional_db: None, tmp_path: Path) -> Iterator[StartServer
         return server.start()
 
     yield start
-    # SIGKILL, not SIGTERM: daphne on this stack sometimes hangs for its 10 s application
-    # close timeout, or dies of SIGSEGV, when stopped right after connections closed. Logs
-    # are unbuffered, so nothing written is lost.
+    # SIGKILL: a test that wants the graceful stop asks for it (DaphneServer.terminate,
+    # imsproject/shutdown.py); teardown only needs the process gone. Logs are unbuffered,
+    # so nothing written is lost.
     for server in servers:
         server.kill()
 
@@ -94,3 +102,13 @@ def ws_connect() -> Iterator[Connect]:
             return WsClient(ws)
 
         yield open_client
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisProcess]:
+    """A redis-server of this test's own (see RedisProcess)."""
+    require_server("redis-server", shutil.which("redis-server") is not None, "PATH")
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.kill()

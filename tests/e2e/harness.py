@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+import redis
 from django.db import connection
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
@@ -70,8 +71,19 @@ def database_url() -> str:
 class DaphneServer:
     """One daphne process on a fixed port: kill() then start() is a crash and a restart."""
 
-    def __init__(self, *, port: int, env: dict[str, str], log_dir: Path, name: str, verbosity: int) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str,
+        verbosity: int = 1,
+        command: list[str] | None = None,
+    ) -> None:
+        """`command` replaces the usual daphne command line (the deploy kit's own)."""
         self.port = port
+        self.command = command
         self.env = env
         self.name = name
         self.verbosity = verbosity
@@ -89,7 +101,7 @@ class DaphneServer:
 
     def start(self) -> DaphneServer:
         assert self.process is None or self.process.poll() is not None, "already running"
-        command = [
+        command = self.command or [
             str(DAPHNE),
             "-b", "127.0.0.1",
             "-p", str(self.port),
@@ -121,11 +133,51 @@ class DaphneServer:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=START_TIMEOUT_SECONDS)
 
+    def terminate(self, *, timeout: float = START_TIMEOUT_SECONDS) -> int:
+        """SIGTERM, as a process manager stops a server; its exit status."""
+        assert self.process is not None, "never started"
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
     def stderr(self) -> str:
         return self.stderr_log.read_text(errors="replace") if self.stderr_log.exists() else ""
 
     def access(self) -> str:
         return self.access_log.read_text(errors="replace") if self.access_log.exists() else ""
+
+
+class RedisProcess:
+    """A redis-server of the test's own, on a free port: kill() then start() is a crash
+    and a restart that other tests never see, and no other test run on this machine
+    publishes into it (pub/sub channels ignore the database number)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        wait_until(lambda: self._answers(client), what="redis-server to answer")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    @staticmethod
+    def _answers(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
 
 
 class WsClient:

@@ -4,67 +4,19 @@ recipient once, in seq order, and the servers recover without being restarted.""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import signal
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
-import redis
 from django.db import connection
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import require_server
-from tests.e2e.harness import RECV_TIMEOUT_SECONDS, WsClient, free_port, send_text, wait_until
+from tests.e2e.harness import RECV_TIMEOUT_SECONDS, WsClient, send_text
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 UNLIMITED = {"IMS_SEND_RATE_PER_SECOND": "100000", "IMS_SEND_BURST": "100000"}
 # Longer than any test here: only the channel layer, or a gap it reveals, delivers.
 NO_POLL = {"IMS_STREAM_POLL_SECONDS": "600"}
-
-
-class RedisProcess:
-    """A redis-server of this test's own, on a free port: kill() then start() is a crash
-    and a restart that other tests never see."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_until(lambda: self._answers(client), what="redis-server to answer")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    @staticmethod
-    def _answers(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-
-@pytest.fixture
-def private_redis() -> Iterator[RedisProcess]:
-    require_server("redis-server", shutil.which("redis-server") is not None, "PATH")
-    server = RedisProcess()
-    server.start()
-    yield server
-    server.kill()
 
 
 def send_until_sent(sender: WsClient, *, to, client_msg_id: str, tries: int = 20) -> dict:

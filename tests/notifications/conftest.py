@@ -12,15 +12,8 @@ from notifications import vapid
 from notifications.models import Device
 from notifications.providers import reset_providers
 from notifications.services.devices import device_register
-from tests.notifications.providers.servers import LOCAL_HOSTS, LocalServer, Received, Reply, http_server
+from tests.notifications.providers.servers import LocalServer, Received, Reply, http_server
 from tests.notifications.providers.test_webpush import VAPID_KEY, PushService
-
-
-@pytest.fixture
-def local_push_endpoints(settings) -> None:
-    """Web Push endpoints on this machine's local servers are allowed, plain http included."""
-    settings.IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS = True
-    settings.IMS_WEBPUSH_ALLOWED_HOSTS = LOCAL_HOSTS
 
 
 @pytest.fixture

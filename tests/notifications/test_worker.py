@@ -19,7 +19,7 @@ from notifications.models import PushAttempt, PushJob
 from notifications.services.dispatch import push_dispatch
 from notifications.services.push import USER_INACTIVE
 from tests.e2e.harness import wait_until
-from tests.notifications.providers.servers import LOCAL_HOSTS, Received, Reply
+from tests.notifications.providers.servers import LOCAL_PUSH_ENV, Received, Reply
 from tests.notifications.providers.test_webpush import VAPID_KEY, PushService
 from tests.notifications.worker import CeleryWorker
 
@@ -39,8 +39,7 @@ def worker(tmp_path: Path) -> Iterator[CeleryWorker]:
         "IMS_VAPID_PRIVATE_KEY": vapid.private_key_b64url(VAPID_KEY),
         "IMS_VAPID_SUBJECT": "mailto:ops@example.com",
         # The push service below is a local server.
-        "IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS": "1",
-        "IMS_WEBPUSH_ALLOWED_HOSTS": ",".join(LOCAL_HOSTS),
+        **LOCAL_PUSH_ENV,
         # Longer than the delayed answer below: the request must still be in flight at the kill.
         "IMS_PUSH_TIMEOUT_SECONDS": "30",
         "IMS_P0_ESCALATE_SECONDS": "600",

@@ -25,6 +25,11 @@ from hypercorn.config import Config
 # Where these servers listen: private addresses, which Web Push endpoints may name only
 # with IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS on and these hosts in IMS_WEBPUSH_ALLOWED_HOSTS.
 LOCAL_HOSTS = ["127.0.0.1", "localhost"]
+# What a server or worker subprocess needs in its environment to push to these local servers.
+LOCAL_PUSH_ENV = {
+    "IMS_WEBPUSH_ALLOW_PRIVATE_ENDPOINTS": "1",
+    "IMS_WEBPUSH_ALLOWED_HOSTS": ",".join(LOCAL_HOSTS),
+}
 
 
 @dataclass
