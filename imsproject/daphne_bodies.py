@@ -140,7 +140,7 @@ def _got_length(request: Any, length: int | None) -> None:
         return  # no body to keep out; HTTP/2 streams are not patched
     channel: Any = request.channel  # its private parts are what this module reads
     head = _head(request, channel, length)
-    rules = route_rules(head.path)
+    rules = route_rules(head.path, channel._command.decode("latin-1"))
     request._ims_intake = intake = _Intake(rules=rules, method=channel._command, target=channel._path)
     refusal = refusal_at_headers(head, rules)
     if refusal is not None:

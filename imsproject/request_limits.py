@@ -11,7 +11,8 @@ answered 401.
   multipart framing (the view's own check, messaging.upload_handlers, stays); the admin's
   forms take what Django itself accepts as form data (DATA_UPLOAD_MAX_MEMORY_SIZE).
 - A route whose DRF view requires authentication gets 401 at once when the request carries
-  neither an Authorization header nor a session cookie.
+  neither an Authorization header nor a session cookie; a view names the methods it takes
+  from anyone in `anonymous_methods` (signing in with a password, say).
 - Before a larger body (over CHECK_CREDENTIALS_ABOVE_BYTES, or chunked) is read for such a
   route, the token or session it presents is checked: a made-up token buys no upload.
 """
@@ -122,10 +123,12 @@ class _Route:
     is_admin: bool
     is_api: bool  # a DRF view
     needs_credentials: bool
+    anonymous_methods: frozenset[str] = frozenset()
 
 
-def route_rules(path: str) -> RouteRules:
-    """The rules of the route `path` resolves to; an unknown path gets the default ones."""
+def route_rules(path: str, method: str) -> RouteRules:
+    """The rules of a `method` request to the route `path` resolves to; an unknown path gets
+    the default ones."""
     route = _route(path)
     max_body_bytes = settings.IMS_MAX_REQUEST_BYTES
     too_large: IMSError = TooLarge(f"request bodies here are limited to {max_body_bytes} bytes")
@@ -138,7 +141,7 @@ def route_rules(path: str) -> RouteRules:
     return RouteRules(
         max_body_bytes=max_body_bytes,
         too_large=too_large,
-        needs_credentials=route.needs_credentials,
+        needs_credentials=route.needs_credentials and method.upper() not in route.anonymous_methods,
         json_errors=route.is_api or path.startswith("/api/"),
     )
 
@@ -158,6 +161,7 @@ def _route(path: str) -> _Route:
         is_admin="admin" in match.namespaces,
         is_api=is_api,
         needs_credentials=is_api and _requires_authentication(view_class),
+        anonymous_methods=frozenset(getattr(view_class, "anonymous_methods", ())),
     )
 
 
@@ -261,24 +265,27 @@ class RequestBodyLimits:
         head = RequestHead.from_scope(scope)
         rules = None
         if head.body_bytes != 0:
-            rules = route_rules(head.path)
+            rules = route_rules(head.path, scope["method"])
             refusal = refusal_at_headers(head, rules)
             if refusal is None and credentials_checked_first(head, rules):
                 refusal = await refusal_of_credentials(head)
             if refusal is not None:
                 await send_refusal(send, refusal)
                 return
-        body = _LimitedBody(receive, send, path=head.path, rules=rules)
+        body = _LimitedBody(receive, send, path=head.path, method=scope["method"], rules=rules)
         await self.app(scope, body.receive, body.send)
 
 
 class _LimitedBody:
     """The receive and send of one request whose body may not pass its route's limit."""
 
-    def __init__(self, receive: Receive, send: Send, *, path: str, rules: RouteRules | None) -> None:
+    def __init__(
+        self, receive: Receive, send: Send, *, path: str, method: str, rules: RouteRules | None
+    ) -> None:
         self._receive = receive
         self._send = send
         self.path = path
+        self.method = method
         self._rules = rules  # looked up at the first byte of a body that was not announced
         self.received_bytes = 0
         self.refused = False
@@ -291,7 +298,7 @@ class _LimitedBody:
         if message["type"] == "http.request" and message.get("body"):
             self.received_bytes += len(message["body"])
             if self._rules is None:
-                self._rules = route_rules(self.path)
+                self._rules = route_rules(self.path, self.method)
             if self.received_bytes > self._rules.max_body_bytes:
                 self.refused = True
                 if not self.response_started:

@@ -36,6 +36,9 @@ class ApiTokenApi(APIView):
     # JSON only: a cross-site form cannot send it, so no other site can make employees'
     # browsers spend their office address's allowance of failures.
     parser_classes = [SafeJSONParser]
+    # Signing in needs no credentials but the password; imsproject.request_limits reads this
+    # too, so a POST without a token is not refused before its body is read.
+    anonymous_methods = frozenset({"POST"})
 
     @extend_schema_serializer(component_name="TokenRequest")
     class InputSerializer(serializers.Serializer):
@@ -55,7 +58,7 @@ class ApiTokenApi(APIView):
         return drf_request
 
     def get_permissions(self) -> Sequence[Any]:
-        if self.request.method == "POST":
+        if self.request.method in self.anonymous_methods:
             return [AllowAny()]
         return super().get_permissions()
 

@@ -141,20 +141,25 @@ def alice_auth(alice) -> dict[str, str]:
 def test_api_routes_need_credentials_and_take_the_default_limit(settings):
     settings.IMS_MAX_REQUEST_BYTES = 5000
     for path in ("/api/messages/", "/api/conversations/7/members/", "/api/push/vapid-public-key/"):
-        rules = route_rules(path)
+        rules = route_rules(path, "POST")
         assert rules.needs_credentials, path
         assert rules.max_body_bytes == 5000
 
 
 def test_public_pages_and_unknown_paths_need_no_credentials():
     for path in ("/api/schema/", "/login/", "/admin/login/", "/static/ims/chat.css", "/ws/", "/api/nowhere/"):
-        assert not route_rules(path).needs_credentials, path
+        assert not route_rules(path, "POST").needs_credentials, path
+
+
+def test_signing_in_for_a_token_needs_no_credentials_but_revoking_one_does():
+    assert not route_rules("/api/auth/token/", "POST").needs_credentials
+    assert route_rules("/api/auth/token/", "DELETE").needs_credentials
 
 
 def test_uploads_keep_their_own_larger_limit(settings):
     settings.IMS_MAX_UPLOAD_BYTES = 3 * MIB
 
-    rules = route_rules("/api/conversations/7/uploads/")
+    rules = route_rules("/api/conversations/7/uploads/", "POST")
 
     assert rules.max_body_bytes == 3 * MIB + MULTIPART_OVERHEAD_BYTES
     assert rules.needs_credentials
@@ -164,8 +169,8 @@ def test_the_admin_takes_what_django_accepts_as_form_data(settings):
     settings.IMS_MAX_REQUEST_BYTES = 5000
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-    assert route_rules("/admin/messaging/user/1/change/").max_body_bytes == 2_621_440
-    assert not route_rules("/admin/messaging/user/1/change/").needs_credentials
+    assert route_rules("/admin/messaging/user/1/change/", "POST").max_body_bytes == 2_621_440
+    assert not route_rules("/admin/messaging/user/1/change/", "POST").needs_credentials
 
 
 # --- refused before the body ----------------------------------------------------------------
