@@ -15,6 +15,11 @@
   3000-4999, stricter than RFC 6455), so a server-side close with 1011 raised instead of
   closing. Closes go out as the close frame itself.
 
+- Twisted parses every POST body that says multipart/form-data into its own request
+  arguments, which daphne never reads: a second in-memory copy of each upload, and a
+  malformed body (a multipart with no part) answered with a bare 400 that no view wrote,
+  outside the API's error bodies and its OpenAPI document. Django parses uploads alone now.
+
 Other ASGI servers are unaffected; nothing happens when daphne is not installed.
 
 - autobahn pretty-prints its configuration for a debug log line on every connection, logged
@@ -174,6 +179,7 @@ def harden_daphne() -> None:
         self.sendCloseFrame(code=1000 if code is None else code)
 
     _patch_tcp_write()
+    _leave_form_bodies_to_django()
     access.AccessLogGenerator.write_entry = write_redacted_entry
     ws_protocol.WebSocketFactory.__init__ = init_closing_politely
     ws_protocol.WebSocketProtocol.serverSend = send_within_budget
@@ -182,6 +188,25 @@ def harden_daphne() -> None:
     autobahn_protocol.pformat = _LazyPrettyText  # type: ignore[assignment]
     autobahn_protocol.Timings.__str__ = lambda self: pprint.pformat(self._timings)  # type: ignore[method-assign]
     access.AccessLogGenerator._ims_hardened = True
+
+
+def _leave_form_bodies_to_django() -> None:
+    """daphne's requests with Twisted's own form parsing off (its public keyword
+    `parsePOSTFormSubmission`, since Twisted 24.7; left alone on a Twisted without it)."""
+    import inspect
+
+    from daphne.http_protocol import WebRequest
+    from twisted.web import http
+
+    if "parsePOSTFormSubmission" not in inspect.signature(http.Request.__init__).parameters:
+        return
+    web_request_init = WebRequest.__init__
+
+    def init_without_form_parsing(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        web_request_init(self, *args, **kwargs)
+
+    WebRequest.__init__ = init_without_form_parsing
 
 
 def sync_writer(send: Any) -> Callable[[str], None] | None:

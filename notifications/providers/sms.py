@@ -23,7 +23,9 @@ from notifications.providers.base import (
 )
 from notifications.providers.transport import http_client
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+# ASCII digits only ("\d" also takes other scripts' digits); used with fullmatch, so no
+# trailing newline passes either.
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 GSM_SINGLE_SMS_CHARS = 160
 UCS2_SINGLE_SMS_CHARS = 70
 # 3GPP TS 23.038: the GSM 7-bit default alphabet, and its extension table whose
@@ -104,7 +106,7 @@ class SmsProvider:
     def send(self, *, target: PushTarget, message: PushMessage) -> PushResult:
         if missing := self._missing():
             raise not_configured_error(kind=self.kind, description=f"{', '.join(missing)} not set")
-        if not E164.match(target.address):
+        if not E164.fullmatch(target.address):
             raise PushError("sms target is not an E.164 number", permanent=True)
         body = {
             "from": self._sender,
