@@ -101,7 +101,10 @@ def parse_read(frame: dict[str, Any]) -> dict[str, list]:
     if frame.get("msg_ids") is not None:
         ids["msg_ids"] = require_list(frame, "msg_ids", str, "message id strings")
     if frame.get("notification_ids") is not None:
-        ids["notification_ids"] = require_list(frame, "notification_ids", int, "notification ids")
+        notification_ids = require_list(frame, "notification_ids", int, "notification ids")
+        if any(notification_id < 1 for notification_id in notification_ids):
+            raise BadRequest("`notification_ids` must be a non-empty list of notification ids")
+        ids["notification_ids"] = notification_ids
     return ids
 
 

@@ -23,7 +23,9 @@ class RefinedSchemaExtension(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
         # drf-spectacular's documented way for an extension to start from the default.
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
-        target = self.target if isinstance(self.target, type) else type(self.target)
+        target: type[RefinedSchemaSerializer] = (
+            self.target if isinstance(self.target, type) else type(self.target)
+        )
         if not target.__dict__.get("__doc__"):
             schema.pop("description", None)  # not this base class's docstring
         return {**schema, **target.schema_refinement}

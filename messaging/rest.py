@@ -118,7 +118,9 @@ class StrictCursorPagination(CursorPagination):
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None and not self.position_is_valid(cursor.position):
+        # DRF's stub says int; decode_cursor takes the position from the query string.
+        position = cursor.position if cursor is not None else None
+        if position is not None and not self.position_is_valid(str(position)):
             raise NotFound(self.invalid_cursor_message)
         return cursor
 

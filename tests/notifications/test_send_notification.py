@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
-
-import orjson
 
 from messaging.errors import BadRequest, NotFound
 from messaging.models import PendingItem, StreamItem, User
