@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
-from hypothesis import HealthCheck, example, given, settings
+from channels.db import database_sync_to_async
+from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
 
 from messaging.consumers import CLIENT_FRAMES
 from messaging.models import Message, PendingItem, StreamItem, User
 from tests.factories import UserFactory
-from tests.messaging.wsclient import WsClient, ws_connect
+from tests.messaging.wsclient import (
+    WsClient,
+    ws_connect,
+    ws_isolation,  # noqa: F401  (fixture)
+)
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ws_isolation")]
 
 MAX_FRAME_BYTES = 64 * 1024
 FUZZ = settings(
@@ -33,6 +36,7 @@ FUZZ = settings(
     derandomize=True,
     database=None,
     deadline=None,
+    phases=[Phase.explicit, Phase.generate],
     # One pair of users and one log capture for all the examples of a test, on purpose.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -52,6 +56,10 @@ class Frame:
 
 def as_text(frame: Any) -> str:
     return json.dumps(frame)
+
+
+# Where a frame names bob, whose id the strategies cannot know: the exchange puts it in.
+PEER = "@peer@"
 
 
 # --- values -------------------------------------------------------------------------------
@@ -76,13 +84,13 @@ deep = st.integers(min_value=100, max_value=800).map(lambda depth: json.loads("[
 # --- valid frames of PROTOCOL.md's table, their fields drawn freely ---------------------
 
 
-def valid_frames(peer_id: int) -> st.SearchStrategy[Frame]:
+def valid_frames() -> st.SearchStrategy[Frame]:
     text = st.text(min_size=1, max_size=50).filter(lambda value: value.strip() and "\x00" not in value)
     send = st.fixed_dictionaries(
         {
             "type": st.just("send"),
             "client_msg_id": st.uuids().map(str),
-            "to": st.sampled_from([peer_id]) | ids,
+            "to": st.just(PEER) | ids,
             "msg_type": st.just("text"),
             "content": text,
         }
@@ -115,8 +123,8 @@ def _mutated(frame: dict[str, Any], field: str, values: st.SearchStrategy[Any]) 
     )
 
 
-def bad_frames(peer_id: int) -> st.SearchStrategy[Frame]:
-    send = {"type": "send", "client_msg_id": "c-1", "to": peer_id, "msg_type": "text", "content": "hi"}
+def bad_frames() -> st.SearchStrategy[Frame]:
+    send = {"type": "send", "client_msg_id": "c-1", "to": PEER, "msg_type": "text", "content": "hi"}
     not_json = st.text(max_size=30).filter(lambda raw: not _parses(raw))
     not_objects = st.one_of(
         st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=10), st.none(), st.booleans()
@@ -196,9 +204,9 @@ def bad_frames(peer_id: int) -> st.SearchStrategy[Frame]:
     )
 
 
-def one_of_each_kind(peer_id: int) -> list[Frame]:
+def one_of_each_kind() -> list[Frame]:
     """A frame of every kind of bad input, whatever the draws reach."""
-    send = {"type": "send", "client_msg_id": "c-1", "to": peer_id, "msg_type": "text", "content": "hi"}
+    send = {"type": "send", "client_msg_id": "c-1", "to": PEER, "msg_type": "text", "content": "hi"}
     return [
         Frame(b'{"type":"ping"}', "bad_request"),
         Frame(b"x" * (MAX_FRAME_BYTES + 1), "too_large"),
@@ -227,32 +235,43 @@ def _parses(raw: str) -> bool:
 # --- the exchange -----------------------------------------------------------------------
 
 
+@database_sync_to_async
 def stored() -> tuple[int, int, int]:
     return Message.objects.count(), StreamItem.objects.count(), PendingItem.objects.count()
 
 
-async def answers_until_pong(ws: WsClient) -> list[dict[str, Any]]:
-    """What the server sent in answer to the frames before a `ping`, up to its `pong`."""
+def is_ping(frame: Frame) -> bool:
+    """A frame the server answers with `pong` of its own."""
+    if isinstance(frame.wire, bytes) or frame.error is not None:
+        return False
+    return json.loads(frame.wire).get("type") == "ping"
+
+
+async def answers(ws: WsClient, frame: Frame) -> list[dict[str, Any]]:
+    """What the server sent in answer to a frame: all it sent before the `pong` of the
+    `ping` that follows it (a `ping` frame's own `pong` included)."""
     await ws.send({"type": "ping"})
-    answers = []
-    while (frame := await ws.receive())["type"] != "pong":
-        answers.append(frame)
-    return answers
+    pongs = 2 if is_ping(frame) else 1
+    answered = []
+    while pongs:
+        answer = await ws.receive()
+        if answer["type"] == "pong":
+            pongs -= 1
+        answered.append(answer)
+    return answered[:-1]
 
 
-async def exchange(user: Any, frames: list[Frame]) -> list[list[dict[str, Any]]]:
+async def exchange(user: User, peer: User, frames: list[Frame]) -> list[list[dict[str, Any]]]:
     """Sends each frame on one fresh connection; returns the answers to each."""
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)  # a layer on this event loop
     answered = []
     async with ws_connect(user) as ws:
         for frame in frames:
             if isinstance(frame.wire, bytes):
                 await ws.send_bytes(frame.wire)
             else:
-                await ws.send_text(frame.wire)
-            answered.append(await answers_until_pong(ws))
+                await ws.send_text(frame.wire.replace(json.dumps(PEER), str(peer.pk)))
+            answered.append(await answers(ws, frame))
         await ws.assert_alive()
-    channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     return answered
 
 
@@ -268,37 +287,33 @@ def pair() -> tuple[User, User]:
     return UserFactory(username="alice"), UserFactory(username="bob")
 
 
-def test_no_bad_frame_closes_the_connection_stores_anything_or_fails_the_server(pair, caplog):
+@FUZZ
+@given(frames=st.lists(bad_frames(), min_size=1, max_size=6))
+@example(frames=one_of_each_kind())
+async def test_no_bad_frame_closes_the_connection_stores_anything_or_fails_the_server(pair, caplog, frames):
     alice, bob = pair
     caplog.set_level(logging.ERROR)
-
-    @FUZZ
-    @given(frames=st.lists(bad_frames(bob.pk), min_size=1, max_size=6))
-    @example(frames=one_of_each_kind(bob.pk))
-    def bad_frames_get_errors(frames: list[Frame]) -> None:
-        before = stored()
-        answered = async_to_sync(exchange)(alice, frames)
-        for frame, answers in zip(frames, answered, strict=True):
-            assert [(a["type"], a.get("code")) for a in answers] == [("error", frame.error)], (frame, answers)
-        assert stored() == before
-        assert failures_logged(caplog) == []
-
-    bad_frames_get_errors()
+    note(repr(frames))
+    before = await stored()
+    answered = await exchange(alice, bob, frames)
+    for frame, answers in zip(frames, answered, strict=True):
+        assert [(a["type"], a.get("code")) for a in answers] == [("error", frame.error)], (frame, answers)
+    assert await stored() == before
+    assert failures_logged(caplog) == []
 
 
-def test_no_valid_frame_with_drawn_fields_closes_the_connection_or_fails_the_server(pair, caplog):
+@FUZZ
+@given(frames=st.lists(valid_frames() | bad_frames(), min_size=1, max_size=8))
+async def test_no_valid_frame_with_drawn_fields_closes_the_connection_or_fails_the_server(
+    pair, caplog, frames
+):
     alice, bob = pair
     caplog.set_level(logging.ERROR)
-
-    @FUZZ
-    @given(frames=st.lists(valid_frames(bob.pk) | bad_frames(bob.pk), min_size=1, max_size=8))
-    def frames_are_answered(frames: list[Frame]) -> None:
-        answered = async_to_sync(exchange)(alice, frames)
-        for frame, answers in zip(frames, answered, strict=True):
-            codes = [answer.get("code") for answer in answers if answer["type"] == "error"]
-            assert "server_error" not in codes, (frame, answers)
-            if frame.error is not None:
-                assert codes == [frame.error], (frame, answers)
-        assert failures_logged(caplog) == []
-
-    frames_are_answered()
+    note(repr(frames))
+    answered = await exchange(alice, bob, frames)
+    for frame, answers in zip(frames, answered, strict=True):
+        codes = [answer.get("code") for answer in answers if answer["type"] == "error"]
+        assert "server_error" not in codes, (frame, answers)
+        if frame.error is not None:
+            assert codes == [frame.error], (frame, answers)
+    assert failures_logged(caplog) == []
