@@ -9,6 +9,7 @@ with bounded examples: the same frames on every run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -272,7 +273,23 @@ async def exchange(user: User, peer: User, frames: list[Frame]) -> list[list[dic
                 await ws.send_text(frame.wire.replace(json.dumps(PEER), str(peer.pk)))
             answered.append(await answers(ws, frame))
         await ws.assert_alive()
+    await acks_stored()
     return answered
+
+
+async def acks_stored(timeout_seconds: float = 5.0) -> None:
+    """The consumer stores acks in a task of its own (IMSConsumer._store_acks_later): wait
+    for those of this exchange, so that none outlives the test's event loop (cut short
+    there, one left a later test's acks waiting on the database)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_seconds
+    while any(
+        task.get_coro().__qualname__.endswith("._store_acks")  # type: ignore[union-attr]
+        for task in asyncio.all_tasks()
+        if not task.done()
+    ):
+        assert loop.time() < deadline, "acks still being stored"
+        await asyncio.sleep(0.01)
 
 
 def failures_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
