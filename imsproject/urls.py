@@ -27,3 +27,7 @@ urlpatterns = [
     path("", include("messaging.upload_urls")),
     path("api/", include("notifications.urls")),
 ]
+
+handler400 = views.bad_request
+handler404 = views.not_found
+handler500 = views.server_error

@@ -11,7 +11,8 @@ which plain sync_to_async never does.
 
 Apps that put items of their own into users' streams (notifications does) use
 `append_to_streams` with `StreamEntry` / `NewItem`, and learn of stored items through
-messaging.signals.items_stored.
+messaging.signals.items_stored. Their REST views build on the same input fields and
+pagination as messaging's (messaging.rest), so the whole /api/ reads one way.
 """
 
 from __future__ import annotations
@@ -25,7 +26,18 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from messaging.admin_base import ReadOnlyAdminMixin
 from messaging.frames import iso
+from messaging.ids import MAX_ID, require_ids
 from messaging.models import Conversation, Message, Priority
+from messaging.rest import (
+    TEXT_PATTERN,
+    IdField,
+    RefinedSchemaSerializer,
+    StrictBooleanField,
+    StrictCursorPagination,
+    TextField,
+    TextOrBlankField,
+    id_schema,
+)
 from messaging.selectors.stream import item_frames
 from messaging.services.messages import message_send
 from messaging.services.receipts import items_mark_read
@@ -34,18 +46,28 @@ from messaging.services.text import require_clean_strings, require_text
 from messaging.signals import StoredItem
 
 __all__ = [
+    "MAX_ID",
+    "TEXT_PATTERN",
+    "IdField",
     "NewItem",
     "Priority",
     "ReadOnlyAdminMixin",
+    "RefinedSchemaSerializer",
     "StreamEntry",
+    "StrictBooleanField",
+    "StrictCursorPagination",
+    "TextField",
+    "TextOrBlankField",
     "append_to_streams",
     "asend_message",
     "asend_message_to_conversation",
     "async_twin",
+    "id_schema",
     "iso",
     "item_frames",
     "mark_read",
     "require_clean_strings",
+    "require_ids",
     "require_text",
     "send_message",
     "send_message_to_conversation",

@@ -1,12 +1,17 @@
-"""Domain errors. Each `code` is a PROTOCOL.md error code and maps to one HTTP status here."""
+"""Domain errors. Each `code` is a PROTOCOL.md error code and maps to one HTTP status here;
+the REST error bodies are made here, and described here for the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from messaging.openapi import RefinedSchemaSerializer
 
 
 class IMSError(Exception):
@@ -51,12 +56,16 @@ class RateLimited(IMSError):
         self.retry_after_seconds = retry_after_seconds
 
 
+ERROR_CODES = [kind.code for kind in (BadRequest, TooLarge, Forbidden, NotFound, RateLimited, IMSError)]
+
 # DRF's own errors that have a protocol code. Authentication failures have none: they
 # keep DRF's body and its WWW-Authenticate header.
 DRF_ERROR_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ValidationError: BadRequest.code,
     exceptions.ParseError: BadRequest.code,
     exceptions.UnsupportedMediaType: BadRequest.code,
+    exceptions.MethodNotAllowed: BadRequest.code,
+    exceptions.NotAcceptable: BadRequest.code,
     exceptions.PermissionDenied: Forbidden.code,
     exceptions.NotFound: NotFound.code,
     exceptions.Throttled: RateLimited.code,
@@ -87,5 +96,64 @@ def rest_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     detail = (
         fields.get("detail") if isinstance(fields.get("detail"), str) else "invalid input; see the fields"
     )
-    response.data = {**fields, "code": code, "detail": detail}
+    field_errors = {name: _messages(errors) for name, errors in fields.items() if name != "detail"}
+    response.data = {**field_errors, "code": code, "detail": detail}
     return response
+
+
+def _messages(errors: Any, prefix: str = "") -> list[str]:
+    """A field's errors as one flat list of strings: those of list items and nested
+    objects say where ("[2] ...", "keys.auth: ..."), so every body has one shape."""
+    if isinstance(errors, Mapping):
+        found = []
+        for key, nested in errors.items():
+            where = f"{prefix}[{key}]" if str(key).isdigit() else f"{prefix}{'.' if prefix else ''}{key}"
+            found += _messages(nested, where)
+        return found
+    if isinstance(errors, list | tuple):
+        return [message for error in errors for message in _messages(error, prefix)]
+    return [f"{prefix}: {errors}" if prefix else str(errors)]
+
+
+# --- the same bodies in the OpenAPI document ---------------------------------------------
+
+
+class ErrorSerializer(RefinedSchemaSerializer):
+    """The body of every error but 401: a protocol `code`, a `detail`, and for errors
+    about fields `"<field>": ["...", ...]` beside them."""
+
+    schema_refinement: ClassVar[dict[str, Any]] = {
+        "additionalProperties": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "A field's errors.",
+        }
+    }
+
+    code = serializers.ChoiceField(choices=ERROR_CODES)
+    detail = serializers.CharField()
+
+
+class AuthenticationErrorSerializer(serializers.Serializer):
+    """The body of a 401: DRF's own, with the WWW-Authenticate header."""
+
+    detail = serializers.CharField()
+
+
+NOT_AUTHENTICATED = "No credentials, or wrong or revoked ones."
+CSRF = "With session credentials, a write without its CSRF token."
+NOT_JSON = "The body is not `application/json`."
+NO_ROUTE = "No such path: an id outside the integers, say."
+
+
+def error_responses(descriptions: Mapping[int, str]) -> dict[int, OpenApiResponse]:
+    """The OpenAPI responses of the errors a view answers, by status, each with the error
+    body; every view here requires credentials, so 401 is always among them."""
+    responses = {
+        status_code: OpenApiResponse(ErrorSerializer, description=description)
+        for status_code, description in descriptions.items()
+    }
+    responses[status.HTTP_401_UNAUTHORIZED] = OpenApiResponse(
+        AuthenticationErrorSerializer, description=NOT_AUTHENTICATED
+    )
+    return dict(sorted(responses.items()))

@@ -1,4 +1,5 @@
-"""Time-ordered message ids made in process, without a database round trip."""
+"""Ids: the range every integer id lies in, and time-ordered message ids made in process,
+without a database round trip."""
 
 from __future__ import annotations
 
@@ -6,6 +7,25 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from messaging.errors import BadRequest
+
+# Ids (and seqs) are 64-bit columns. A bigger integer is the caller's mistake, not a
+# database error: SQLite raised OverflowError (a 500), PostgreSQL a DataError.
+MAX_ID = 2**63 - 1
+
+
+def is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def require_ids(values: Iterable[Any], *, field: str) -> None:
+    """BadRequest unless every value is an id: an integer from 1 to MAX_ID."""
+    if not all(is_id(value) for value in values):
+        raise BadRequest(f"`{field}` takes ids: integers from 1 to {MAX_ID}", field=field)
+
 
 _lock = threading.Lock()
 _last_ms = 0

@@ -10,11 +10,11 @@ from typing import Any, TypeGuard
 from django.conf import settings
 
 from messaging.errors import BadRequest, TooLarge
+from messaging.ids import MAX_ID
 
 MAX_IDS_PER_FRAME = 1000
-# Ids and seqs are 64-bit columns; a bigger integer is the client's mistake, not a
-# database error (SQLite raises OverflowError, PostgreSQL DataError).
-MAX_INT = 2**63 - 1
+# Ids and seqs are 64-bit columns (messaging.ids).
+MAX_INT = MAX_ID
 
 
 def parse_frame(text: str | None, data: bytes | None, *, types: Collection[str]) -> dict[str, Any]:
@@ -55,9 +55,9 @@ def require_int(frame: dict[str, Any], name: str, *, minimum: int = 0) -> int:
 
 
 def check_id(value: int) -> int:
-    """An id from a URL path: Django's <int:…> takes any number of digits."""
-    if value > MAX_INT:
-        raise BadRequest(f"ids are integers up to {MAX_INT}")
+    """An id from a URL path: Django's <int:…> takes 0 and any number of digits."""
+    if not 1 <= value <= MAX_INT:
+        raise BadRequest(f"ids are integers from 1 to {MAX_INT}")
     return value
 
 
@@ -101,7 +101,10 @@ def parse_read(frame: dict[str, Any]) -> dict[str, list]:
     if frame.get("msg_ids") is not None:
         ids["msg_ids"] = require_list(frame, "msg_ids", str, "message id strings")
     if frame.get("notification_ids") is not None:
-        ids["notification_ids"] = require_list(frame, "notification_ids", int, "notification ids")
+        notification_ids = require_list(frame, "notification_ids", int, "notification ids")
+        if any(notification_id < 1 for notification_id in notification_ids):
+            raise BadRequest("`notification_ids` must be a non-empty list of notification ids")
+        ids["notification_ids"] = notification_ids
     return ids
 
 

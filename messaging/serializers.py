@@ -9,40 +9,48 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from messaging import frames, inbound
+from messaging import frames
 from messaging.models import Conversation, ConversationMember, Message
+from messaging.rest import MAX_INT, NOT_BLANK_PATTERN, TEXT_PATTERN, IdField
 
+# URLs a message may link an attachment to (services.messages.clean_content): http(s), or a
+# path on this site; "//host/x" and "/\\host/x" are not paths.
+ATTACHMENT_URL_PATTERN = r"^(https?://[^\u0000]*|/([^/\\\u0000][^\u0000]*)?)$"
 ATTACHMENT_SCHEMA = {
     "type": "object",
     "properties": {
-        "url": {"type": "string", "description": "http(s) URL or a path on this site"},
-        "name": {"type": "string"},
-        "size": {"type": "integer", "minimum": 0},
-        "mime": {"type": "string"},
+        "url": {
+            "type": "string",
+            "pattern": ATTACHMENT_URL_PATTERN,
+            "description": "http(s) URL or a path on this site",
+        },
+        "name": {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN},
+        "size": {"type": "integer", "format": "int64", "minimum": 0, "maximum": MAX_INT},
+        "mime": {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN},
     },
     "required": ["url", "name", "size", "mime"],
+}
+TEXT_CONTENT_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": settings.IMS_MAX_TEXT_LENGTH,
+    "pattern": NOT_BLANK_PATTERN,
+    "description": "msg_type text",
 }
 
 
 @extend_schema_field(
     {
-        "oneOf": [{"type": "string", "description": "msg_type text"}, ATTACHMENT_SCHEMA],
+        "oneOf": [TEXT_CONTENT_SCHEMA, ATTACHMENT_SCHEMA],
         "description": "A string for text; {url, name, size, mime} for image and file.",
     }
 )
 class ContentField(serializers.JSONField):
     """Any JSON value here; services.messages.clean_content checks it against msg_type."""
-
-
-class IdField(serializers.IntegerField):
-    """A user, conversation or notification id: a positive 64-bit integer (a bigger one is
-    the client's mistake, not a database error)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(min_value=1, max_value=inbound.MAX_INT, **kwargs)
 
 
 class UtcDateTimeField(serializers.DateTimeField):
@@ -57,12 +65,12 @@ class MessageSerializer(serializers.Serializer):
 
     msg_id = serializers.UUIDField()
     client_msg_id = serializers.CharField()
-    conversation_id = serializers.IntegerField()
-    sender_id = serializers.IntegerField()
-    receiver_id = serializers.IntegerField(allow_null=True, help_text="The other user; null in a group.")
+    conversation_id = IdField()
+    sender_id = IdField()
+    receiver_id = IdField(allow_null=True, help_text="The other user; null in a group.")
     msg_type = serializers.ChoiceField(choices=Message.Type.choices)
     content = ContentField()
-    mentions = serializers.ListField(child=serializers.IntegerField())
+    mentions = serializers.ListField(child=IdField())
     created_at = UtcDateTimeField()
 
     def to_representation(self, instance: Message) -> dict[str, Any]:
@@ -70,7 +78,7 @@ class MessageSerializer(serializers.Serializer):
 
 
 class MemberSerializer(serializers.Serializer):
-    id = serializers.IntegerField(source="user_id")
+    id = IdField(source="user_id")
     username = serializers.CharField(source="user.username")
     display_name = serializers.SerializerMethodField()
 
@@ -81,19 +89,12 @@ class MemberSerializer(serializers.Serializer):
 class ConversationSerializer(serializers.Serializer):
     """A conversation as the user sees it in a list (output only)."""
 
-    id = serializers.IntegerField(source="conversation.id")
+    id = IdField(source="conversation.id")
     kind = serializers.ChoiceField(source="conversation.kind", choices=Conversation.Kind.choices)
     title = serializers.CharField(source="conversation.title", help_text="Empty for a direct conversation.")
     members = MemberSerializer(source="conversation.memberships.all", many=True)
     created_at = UtcDateTimeField(source="conversation.created_at")
-    unread_count = serializers.IntegerField(help_text="Messages from others this user has not read.")
-    last_message = MessageSerializer(allow_null=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The body of a domain error (messaging.errors); a field error adds `<field>: [detail]`."""
-
-    code = serializers.ChoiceField(
-        choices=["bad_request", "too_large", "forbidden", "not_found", "rate_limited", "server_error"]
+    unread_count = serializers.IntegerField(
+        min_value=0, help_text="Messages from others this user has not read."
     )
-    detail = serializers.CharField()
+    last_message = MessageSerializer(allow_null=True)

@@ -17,12 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from messaging.errors import CSRF, NOT_JSON, ErrorSerializer, error_responses
+from messaging.rest import TextField
 from messaging.rest_json import SafeJSONParser
-from messaging.serializers import ErrorSerializer
 from messaging.services.tokens import api_token_obtain, api_token_revoke
 from messaging.views import caller_id
-
-NOT_AUTHENTICATED = OpenApiResponse(description="No or invalid credentials.")
 
 
 class ApiTokenApi(APIView):
@@ -42,8 +41,8 @@ class ApiTokenApi(APIView):
 
     @extend_schema_serializer(component_name="TokenRequest")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+        username = TextField(max_length=150)
+        password = TextField(max_length=4096, style={"input_type": "password"})
 
     @extend_schema_serializer(component_name="Token")
     class OutputSerializer(serializers.Serializer):
@@ -75,7 +74,7 @@ class ApiTokenApi(APIView):
                 description="Wrong username or password, unknown or inactive user: one answer for all "
                 '(code bad_request). A malformed body adds {"<field>": ["..."]}.',
             ),
-            415: OpenApiResponse(ErrorSerializer, description="The body is not JSON (code bad_request)."),
+            415: OpenApiResponse(ErrorSerializer, description=NOT_JSON),
             429: OpenApiResponse(
                 ErrorSerializer,
                 description="Too many failed attempts for this account or from this address (code "
@@ -106,7 +105,7 @@ class ApiTokenApi(APIView):
         summary="Revoke the caller's API token; the user's WebSockets close with 4403",
         responses={
             204: OpenApiResponse(description="Revoked (also when there was none)."),
-            401: NOT_AUTHENTICATED,
+            **error_responses({403: CSRF}),
         },
     )
     def delete(self, request: Request) -> Response:

@@ -7,28 +7,39 @@ another, and a sandbox CSP applies should one be opened directly anyway.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging import inbound
-from messaging.serializers import ATTACHMENT_SCHEMA, ErrorSerializer
-from messaging.services.uploads import upload_for_reader, upload_is_inline, upload_store, upload_url
+from messaging.errors import CSRF, NO_ROUTE, error_responses
+from messaging.serializers import ATTACHMENT_SCHEMA
+from messaging.services.uploads import (
+    SAFE_IMAGE_TYPES,
+    upload_for_reader,
+    upload_is_inline,
+    upload_store,
+    upload_url,
+)
 from messaging.upload_handlers import UploadLimitHandler, check_content_length
-from messaging.views import caller_id
+from messaging.views import CONVERSATION_PATH, caller_id
 
 SERVED_FILE_CSP = "default-src 'none'; img-src 'self'; sandbox"
 
 
 class UploadCreateApi(APIView):
-    """Upload one file (multipart field `file`) to a conversation the caller belongs to.
+    """Upload one file (the multipart file part `file`, with a filename) to a conversation
+    the caller belongs to.
 
     The answer is the `content` of an image or file message: send it next with msg_type
     `image` when `mime` is a raster image type, else `file`. Over IMS_MAX_UPLOAD_BYTES:
@@ -36,6 +47,12 @@ class UploadCreateApi(APIView):
     """
 
     parser_classes = [MultiPartParser]
+
+    @extend_schema_serializer(component_name="UploadRequest")
+    class InputSerializer(serializers.Serializer):
+        """Only for the schema: upload_store reads the file and says what is wrong with it."""
+
+        file = serializers.FileField()
 
     @extend_schema_serializer(component_name="Attachment")
     class OutputSerializer(serializers.Serializer):
@@ -57,17 +74,19 @@ class UploadCreateApi(APIView):
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
-        request={
-            "multipart/form-data": {
-                "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
-            }
-        },
+        parameters=[CONVERSATION_PATH],
+        request={"multipart/form-data": InputSerializer},
         responses={
             201: OpenApiResponse(ATTACHMENT_SCHEMA, description="The attachment, ready to send."),
-            403: OpenApiResponse(ErrorSerializer, description="Not a member (code forbidden)."),
-            404: OpenApiResponse(ErrorSerializer, description="No such conversation (code not_found)."),
-            413: OpenApiResponse(ErrorSerializer, description="Over IMS_MAX_UPLOAD_BYTES (code too_large)."),
+            **error_responses(
+                {
+                    400: "An id out of range, or no file part `file` (with a filename).",
+                    403: f"Not a member of the conversation. {CSRF}",
+                    404: f"No such conversation. {NO_ROUTE}",
+                    413: "Over IMS_MAX_UPLOAD_BYTES (code too_large); nothing stored.",
+                    415: "The body is not `multipart/form-data`.",
+                }
+            ),
         },
     )
     def post(self, request: Request, conversation_id: int) -> Response:
@@ -80,10 +99,48 @@ class UploadCreateApi(APIView):
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
 
 
+class FileNegotiation(BaseContentNegotiation):
+    """A file is what it is: the request's Accept header chooses nothing (an error body is
+    JSON whatever it says), so no client gets a 406."""
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
+
+
 class UploadFileApi(APIView):
     """The file itself, for members of its conversation; 404 for anyone else."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(description="The file.")})
+    content_negotiation_class = FileNegotiation
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("upload_id", {"type": "string", "format": "uuid"}, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "name",
+                {"type": "string", "pattern": "^[^/]+$"},
+                OpenApiParameter.PATH,
+                description="The file's name, as in its URL (only `upload_id` decides).",
+            ),
+        ],
+        responses={
+            **{
+                (200, mime): OpenApiResponse(
+                    {"type": "string", "format": "binary"},
+                    description="The file: a raster image shown inline, anything else a download.",
+                )
+                for mime in [*sorted(SAFE_IMAGE_TYPES), "application/octet-stream"]
+            },
+            **error_responses(
+                {404: f"No such file, or the caller is not a member of its conversation. {NO_ROUTE}"}
+            ),
+        },
+    )
     def get(self, request: Request, upload_id: str, name: str) -> FileResponse:
         upload = upload_for_reader(upload_id=upload_id, user_id=caller_id(request))
         inline = upload_is_inline(upload)

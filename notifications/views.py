@@ -1,22 +1,38 @@
-"""The REST API of notifications and push, included at /api/ (same auth and errors as messaging)."""
+"""The REST API of notifications and push, included at /api/ (same auth, errors and
+OpenAPI conventions as messaging's: see messaging.views)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound as DrfNotFound
-from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging.api import Priority
-from messaging.errors import BadRequest, Forbidden, NotFound
+from messaging.api import (
+    MAX_ID,
+    IdField,
+    Priority,
+    RefinedSchemaSerializer,
+    StrictBooleanField,
+    StrictCursorPagination,
+    TextField,
+    TextOrBlankField,
+    id_schema,
+    require_ids,
+)
+from messaging.errors import CSRF, NO_ROUTE, NOT_JSON, BadRequest, Forbidden, NotFound, error_responses
 from notifications import vapid
 from notifications.models import Category, Device
+from notifications.providers.sms import E164
 from notifications.selectors import (
     device_reason_shown,
     devices_of_user,
@@ -24,17 +40,35 @@ from notifications.selectors import (
     notifications_unread_count,
     push_preferences,
 )
-from notifications.services.devices import device_delete, device_register
-from notifications.services.notifications import ALL, notification_send, notifications_mark_read
-from notifications.services.preferences import conversation_mute, conversation_unmute, preferences_update
-
-BAD_REQUEST = OpenApiResponse(
-    description='Malformed body: {"<field>": ["..."]}, or a domain error {"code": "bad_request", ...}.'
+from notifications.services.devices import (
+    APNS_TOKEN,
+    AUTH_PATTERN,
+    FCM_TOKEN,
+    MAX_ADDRESS_LENGTH,
+    P256DH_PATTERN,
+    device_delete,
+    device_register,
 )
-NOT_AUTHENTICATED = OpenApiResponse(description="No or invalid credentials.")
-FORBIDDEN = OpenApiResponse(description="Not allowed (code forbidden).")
-NOT_FOUND = OpenApiResponse(description="Not found (code not_found).")
+from notifications.services.notifications import (
+    ALL,
+    MAX_EXTRA_BYTES,
+    MAX_EXTRA_DEPTH,
+    notification_send,
+    notifications_mark_read,
+)
+from notifications.services.preferences import (
+    QUIET_TIME_PATTERN,
+    conversation_mute,
+    conversation_unmute,
+    known_time_zones,
+    preferences_update,
+)
+
+BAD_BODY = "The body is not what this operation takes (the fields say why)."
 MAX_IDS_PER_REQUEST = 1000
+CONVERSATION_PATH = OpenApiParameter(
+    "conversation_id", id_schema(), OpenApiParameter.PATH, description="A conversation's id."
+)
 
 
 def _caller(request: Request) -> int:
@@ -52,8 +86,7 @@ class VapidPublicKeyApi(APIView):
     @extend_schema(
         responses={
             200: OutputSerializer,
-            401: OpenApiResponse(description="no credentials"),
-            404: OpenApiResponse(description="Web Push is not configured on this server"),
+            **error_responses({404: "Web Push is not configured on this server."}),
         }
     )
     def get(self, request: Request) -> Response:
@@ -66,23 +99,66 @@ class VapidPublicKeyApi(APIView):
         return Response(self.OutputSerializer({"public_key": public_key}).data)
 
 
+class NotificationPagination(StrictCursorPagination):
+    ordering = "-seq"  # the caller's stream order: newest first, stable under new items
+
+    def position_is_valid(self, position: str) -> bool:
+        # A seq: no "2**70" reaches the query (an OverflowError on SQLite).
+        digits = str(position).removeprefix("-")
+        return digits.isascii() and digits.isdigit() and int(digits) <= MAX_ID
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        page = super().get_paginated_response_schema(schema)
+        unread = {"type": "integer", "minimum": 0, "description": "The caller's unread notifications."}
+        return {
+            **page,
+            "properties": {**page["properties"], "unread": unread},
+            "required": [*page["required"], "unread"],
+        }
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "description": f"Free JSON for the client, sent with the notification: at most "
+        f"{MAX_EXTRA_BYTES} bytes as JSON and {MAX_EXTRA_DEPTH} levels deep, numbers within "
+        "±(2**63 - 1), no U+0000 in keys or strings.",
+    }
+)
+class ExtraField(serializers.DictField):
+    """`extra`: an object; notification_send checks what is in it."""
+
+
 class NotificationListApi(APIView):
     """GET: the caller's notifications, newest first, cursor-paginated, with the unread count.
     POST: send one (staff, or the `notifications.add_notification` permission)."""
 
+    pagination_class = NotificationPagination
+
     @extend_schema_serializer(component_name="NotificationSendRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RefinedSchemaSerializer):
+        schema_refinement = {
+            "oneOf": [
+                {"required": ["user_ids"], "properties": {"all": {"type": "boolean", "enum": [False]}}},
+                {
+                    "required": ["all"],
+                    "properties": {"all": {"type": "boolean", "enum": [True]}},
+                    "not": {"required": ["user_ids"]},
+                },
+            ],
+            "description": 'Give either `user_ids` or `"all": true`.',
+        }
+
         user_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, allow_empty=False, max_length=100_000
+            child=IdField(), required=False, allow_empty=False, min_length=1, max_length=100_000
         )
-        all = serializers.BooleanField(required=False, help_text="Every active user instead of `user_ids`.")
-        title = serializers.CharField(max_length=200, trim_whitespace=False)
-        content = serializers.CharField(
-            allow_blank=True, trim_whitespace=False, max_length=settings.IMS_MAX_TEXT_LENGTH
-        )
+        all = StrictBooleanField(required=False, help_text="Every active user instead of `user_ids`.")
+        title = TextField(max_length=200)
+        content = TextOrBlankField(max_length=settings.IMS_MAX_TEXT_LENGTH)
         priority = serializers.ChoiceField(choices=Priority.choices)
         category = serializers.ChoiceField(choices=Category.choices)
-        extra = serializers.DictField(required=False)
+        extra = ExtraField(required=False)
 
         def validate(self, data: dict[str, Any]) -> dict[str, Any]:
             if ("user_ids" in data) == bool(data.get("all")):
@@ -91,28 +167,38 @@ class NotificationListApi(APIView):
 
     @extend_schema_serializer(component_name="NotificationSent")
     class SentSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        recipients = serializers.IntegerField(source="recipient_count")
+        id = IdField()
+        recipients = serializers.IntegerField(source="recipient_count", min_value=0)
 
     @extend_schema_serializer(component_name="Notification")
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        seq = serializers.IntegerField(help_text="Its seq in the caller's stream.")
+        id = IdField()
+        seq = IdField(help_text="Its seq in the caller's stream.")
         title = serializers.CharField()
         content = serializers.CharField()
         extra = serializers.DictField()
-        priority = serializers.CharField()
-        category = serializers.CharField()
-        created_at = serializers.CharField()
+        priority = serializers.ChoiceField(choices=Priority.choices)
+        category = serializers.ChoiceField(choices=Category.choices)
+        created_at = serializers.DateTimeField()
         read = serializers.BooleanField()
 
         def to_representation(self, item: Any) -> dict[str, Any]:
             return {**item.payload["data"], "seq": item.seq, "read": item.read_at is not None}
 
-    @extend_schema(responses={200: OutputSerializer(many=True), 401: NOT_AUTHENTICATED})
+    @extend_schema(
+        responses={
+            200: OutputSerializer(many=True),
+            **error_responses(
+                {
+                    400: "A `page_size` that is not a positive integer.",
+                    404: "A `cursor` this server did not give.",
+                }
+            ),
+        }
+    )
     def get(self, request: Request) -> Response:
         """The caller's notifications, newest first; `unread` counts all unread ones."""
-        paginator = NotificationPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(notification_items(user_id=_caller(request)), request, view=self)
         response = paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
         response.data["unread"] = notifications_unread_count(user_id=_caller(request))
@@ -120,7 +206,17 @@ class NotificationListApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: SentSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED, 403: FORBIDDEN},
+        responses={
+            201: SentSerializer,
+            **error_responses(
+                {
+                    400: f"{BAD_BODY} Or `extra` breaks a rule of its description.",
+                    403: f"Neither staff nor holding notifications.add_notification. {CSRF}",
+                    404: "No such (active) user among `user_ids`.",
+                    415: NOT_JSON,
+                }
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         """Send a notification to `user_ids` or to `all` active users."""
@@ -141,39 +237,22 @@ class NotificationListApi(APIView):
         return Response(self.SentSerializer(notification).data, status=status.HTTP_201_CREATED)
 
 
-class NotificationPagination(CursorPagination):
-    ordering = "-seq"  # the caller's stream order: newest first, stable under new items
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        cursor = super().decode_cursor(request)
-        if (
-            cursor is not None
-            and cursor.position is not None
-            and not str(cursor.position).lstrip("-").isdigit()
-        ):
-            # A forged position would otherwise reach the query and fail there with a 500.
-            raise DrfNotFound(self.invalid_cursor_message)
-        return cursor
-
-
 class NotificationsReadApi(APIView):
     """Mark the caller's notifications read; its other devices get a `read` receipt."""
 
     @extend_schema_serializer(component_name="NotificationsReadRequest")
     class InputSerializer(serializers.Serializer):
         notification_ids = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=MAX_IDS_PER_REQUEST
+            child=IdField(), allow_empty=False, min_length=1, max_length=MAX_IDS_PER_REQUEST
         )
 
     @extend_schema_serializer(component_name="NotificationsReadResult")
     class OutputSerializer(serializers.Serializer):
-        read = serializers.IntegerField(help_text="How many notifications became read.")
+        read = serializers.IntegerField(min_value=0, help_text="How many notifications became read.")
 
     @extend_schema(
-        request=InputSerializer, responses={200: OutputSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED}
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses({400: BAD_BODY, 403: CSRF, 415: NOT_JSON})},
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -183,8 +262,8 @@ class NotificationsReadApi(APIView):
 
 
 class DeviceSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    kind = serializers.CharField()
+    id = IdField()
+    kind = serializers.ChoiceField(choices=Device.Kind.choices)
     name = serializers.CharField()
     active = serializers.BooleanField()
     deactivated_reason = serializers.SerializerMethodField(
@@ -192,39 +271,98 @@ class DeviceSerializer(serializers.Serializer):
         "(what the push service answered is for staff, in the admin)."
     )
     created_at = serializers.DateTimeField()
-    last_used_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
 
     def get_deactivated_reason(self, device: Device) -> str:
         return device_reason_shown(device)
+
+
+WEBPUSH_SUBSCRIPTION_SCHEMA = {
+    "type": "object",
+    "description": "What PushManager.subscribe() gave.",
+    "required": ["endpoint", "keys"],
+    "properties": {
+        "endpoint": {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^https?://",
+            "maxLength": MAX_ADDRESS_LENGTH,
+            "description": "The push service's URL (http only for one on a private network).",
+        },
+        "keys": {
+            "type": "object",
+            "required": ["p256dh", "auth"],
+            "properties": {
+                "p256dh": {
+                    "type": "string",
+                    "pattern": P256DH_PATTERN,
+                    "description": "An uncompressed P-256 point (65 bytes, the first 0x04), base64url.",
+                },
+                "auth": {"type": "string", "pattern": AUTH_PATTERN, "description": "16 bytes, base64url."},
+            },
+        },
+    },
+}
 
 
 class DeviceListApi(APIView):
     """GET: the caller's devices. POST: register one for third-party push."""
 
     @extend_schema_serializer(component_name="DeviceRegisterRequest")
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(RefinedSchemaSerializer):
+        schema_refinement = {
+            "oneOf": [
+                {
+                    "required": ["subscription"],
+                    "properties": {
+                        "kind": {"enum": ["webpush"]},
+                        "subscription": WEBPUSH_SUBSCRIPTION_SCHEMA,
+                    },
+                },
+                {
+                    "required": ["token"],
+                    "properties": {"kind": {"enum": ["fcm"]}, "token": {"pattern": FCM_TOKEN.pattern}},
+                },
+                {
+                    "required": ["token"],
+                    "properties": {"kind": {"enum": ["apns"]}, "token": {"pattern": APNS_TOKEN.pattern}},
+                },
+                {
+                    "required": ["phone"],
+                    "properties": {"kind": {"enum": ["sms"]}, "phone": {"pattern": E164.pattern}},
+                },
+            ]
+        }
+
         kind = serializers.ChoiceField(choices=Device.Kind.choices)
-        subscription = serializers.DictField(
-            required=False,
-            help_text='webpush: {"endpoint", "keys": {"p256dh", "auth"}} from PushManager.subscribe()',
-        )
-        token = serializers.CharField(required=False, trim_whitespace=False, help_text="fcm and apns")
-        phone = serializers.CharField(required=False, trim_whitespace=False, help_text="sms, E.164")
-        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        subscription = serializers.DictField(required=False, help_text="webpush")
+        token = TextField(required=False, help_text="fcm and apns")
+        phone = TextField(required=False, help_text="sms, E.164")
+        name = TextOrBlankField(required=False, max_length=100)
 
     @extend_schema_serializer(component_name="DeviceRegistered")
     class CreatedSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        kind = serializers.CharField()
-        name = serializers.CharField()
+        id = IdField()
+        kind = serializers.ChoiceField(choices=Device.Kind.choices)
+        name = serializers.CharField(allow_blank=True)
         created_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: DeviceSerializer(many=True), 401: NOT_AUTHENTICATED})
+    @extend_schema(responses={200: DeviceSerializer(many=True), **error_responses({})})
     def get(self, request: Request) -> Response:
         return Response(DeviceSerializer(devices_of_user(user_id=_caller(request)), many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={201: CreatedSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED}
+        request=InputSerializer,
+        responses={
+            201: CreatedSerializer,
+            **error_responses(
+                {
+                    400: f"{BAD_BODY} Or the subscription's endpoint is no URL a push service gives.",
+                    403: CSRF,
+                    415: NOT_JSON,
+                }
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
@@ -236,56 +374,109 @@ class DeviceListApi(APIView):
 class DeviceDetailApi(APIView):
     """DELETE: forget one of the caller's devices (anyone else's: 404)."""
 
-    @extend_schema(responses={204: None, 401: NOT_AUTHENTICATED, 404: NOT_FOUND})
+    @extend_schema(
+        parameters=[OpenApiParameter("device_id", id_schema(), OpenApiParameter.PATH)],
+        responses={
+            204: None,
+            **error_responses(
+                {
+                    400: "An id out of range.",
+                    403: CSRF,
+                    404: f"No such device of the caller's. {NO_ROUTE}",
+                }
+            ),
+        },
+    )
     def delete(self, request: Request, device_id: int) -> Response:
+        require_ids([device_id], field="device_id")
         device_delete(user_id=_caller(request), device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+QUIET_HOURS_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "additionalProperties": False,
+    "required": ["start", "end"],
+    "properties": {
+        "start": {"type": "string", "pattern": QUIET_TIME_PATTERN, "description": "HH:MM, the user's time"},
+        "end": {
+            "type": "string",
+            "pattern": QUIET_TIME_PATTERN,
+            "description": "HH:MM; before start: the next day",
+        },
+    },
+    "description": "No third-party push but P0 in this window; null for none. Start and end differ.",
+}
+
+
+@extend_schema_field(QUIET_HOURS_SCHEMA)
+class QuietHoursField(serializers.JSONField):
+    """`{"start", "end"}` or null; preferences_update checks it."""
 
 
 class PreferencesApi(APIView):
     """The caller's time zone and quiet hours (no third-party push but P0 inside them)."""
 
-    @extend_schema_serializer(component_name="QuietHours")
-    class QuietHoursSerializer(serializers.Serializer):
-        start = serializers.CharField(help_text="HH:MM in the user's time zone")
-        end = serializers.CharField(help_text="HH:MM; before start means the next day")
-
     @extend_schema_serializer(component_name="PushPreferences")
-    class PreferencesSerializer(serializers.Serializer):
-        time_zone = serializers.CharField(required=False)
-        quiet_hours = serializers.JSONField(
-            required=False, allow_null=True, help_text='{"start": "22:00", "end": "07:00"} or null'
-        )
+    class OutputSerializer(serializers.Serializer):
+        time_zone = serializers.CharField()
+        quiet_hours = QuietHoursField(allow_null=True)
 
-    @extend_schema(responses={200: PreferencesSerializer, 401: NOT_AUTHENTICATED})
+    @extend_schema_serializer(component_name="PushPreferencesUpdate")
+    class InputSerializer(RefinedSchemaSerializer):
+        schema_refinement = {
+            "anyOf": [{"required": ["time_zone"]}, {"required": ["quiet_hours"]}],
+            "description": "Give `time_zone` and/or `quiet_hours`; what is not given stays.",
+        }
+
+        time_zone = serializers.ChoiceField(
+            choices=sorted(known_time_zones()), required=False, help_text="An IANA time zone."
+        )
+        quiet_hours = QuietHoursField(required=False, allow_null=True)
+
+    @extend_schema(responses={200: OutputSerializer, **error_responses({})})
     def get(self, request: Request) -> Response:
-        return Response(push_preferences(user_id=_caller(request)))
+        return Response(self.OutputSerializer(push_preferences(user_id=_caller(request))).data)
 
     @extend_schema(
-        request=PreferencesSerializer,
-        responses={200: PreferencesSerializer, 400: BAD_REQUEST, 401: NOT_AUTHENTICATED},
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                {400: f"{BAD_BODY} Or quiet hours that start and end at once.", 403: CSRF, 415: NOT_JSON}
+            ),
+        },
     )
     def patch(self, request: Request) -> Response:
-        serializer = self.PreferencesSerializer(data=request.data)
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if not isinstance(request.data, dict) or not serializer.validated_data:
+        if not serializer.validated_data:
             raise BadRequest("give `time_zone` and/or `quiet_hours`")
         preferences_update(user_id=_caller(request), **serializer.validated_data)
-        return Response(push_preferences(user_id=_caller(request)))
+        return Response(self.OutputSerializer(push_preferences(user_id=_caller(request))).data)
 
 
 class ConversationMuteApi(APIView):
     """POST: no third-party push for this conversation's messages. DELETE: push them again.
     Live delivery is never held back. Members only."""
 
-    @extend_schema(
-        request=None, responses={204: None, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
+    MUTE_ERRORS = error_responses(
+        {
+            400: "An id out of range.",
+            403: f"Not a member of the conversation. {CSRF}",
+            404: f"No such conversation. {NO_ROUTE}",
+        }
     )
+
+    @extend_schema(parameters=[CONVERSATION_PATH], request=None, responses={204: None, **MUTE_ERRORS})
     def post(self, request: Request, conversation_id: int) -> Response:
+        require_ids([conversation_id], field="conversation_id")
         conversation_mute(user_id=_caller(request), conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses={204: None, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND})
+    @extend_schema(parameters=[CONVERSATION_PATH], responses={204: None, **MUTE_ERRORS})
     def delete(self, request: Request, conversation_id: int) -> Response:
+        require_ids([conversation_id], field="conversation_id")
         conversation_unmute(user_id=_caller(request), conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

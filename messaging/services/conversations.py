@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
+from messaging.ids import require_ids
 from messaging.models import Conversation, ConversationMember, Priority, StreamItem
 from messaging.selectors.conversations import conversation_member_ids
 from messaging.selectors.users import active_user_ids
@@ -127,6 +128,7 @@ def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequen
     """A group of the creator and the given users (all must exist and be active); every
     member's stream gets a `conversation` item `created`."""
     title = _group_title(title)
+    require_ids(member_ids, field="member_ids")
     wanted = set(member_ids) | {creator_id}
     if len(wanted) > settings.IMS_MAX_GROUP_MEMBERS:
         raise BadRequest(f"a group has at most {settings.IMS_MAX_GROUP_MEMBERS} members", field="member_ids")
@@ -144,6 +146,8 @@ def conversation_create_group(*, creator_id: int, title: str, member_ids: Sequen
 
 def conversation_add_members(*, conversation_id: int, actor_id: int, user_ids: Sequence[int]) -> Conversation:
     """Any member of a group may add active users; members already in are skipped."""
+    require_ids([conversation_id], field="conversation_id")
+    require_ids(user_ids, field="user_ids")
     with transaction.atomic():
         conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)
         new = sorted(set(user_ids) - set(member_ids))
@@ -164,6 +168,8 @@ def conversation_add_members(*, conversation_id: int, actor_id: int, user_ids: S
 
 def conversation_remove_member(*, conversation_id: int, actor_id: int, user_id: int) -> Conversation:
     """A member leaves (removes itself), or the group's creator removes another member."""
+    require_ids([conversation_id], field="conversation_id")
+    require_ids([user_id], field="user_id")
     with transaction.atomic():
         conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)
         if user_id != actor_id and conversation.created_by_id != actor_id:
@@ -182,6 +188,7 @@ def conversation_remove_member(*, conversation_id: int, actor_id: int, user_id: 
 
 def conversation_rename(*, conversation_id: int, actor_id: int, title: str) -> Conversation:
     """Any member of a group may rename it."""
+    require_ids([conversation_id], field="conversation_id")
     title = _group_title(title)
     with transaction.atomic():
         conversation, member_ids = _require_group_member(conversation_id=conversation_id, user_id=actor_id)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from messaging import frames
 from messaging.errors import BadRequest, Forbidden, IMSError, NotFound
+from messaging.ids import MAX_ID, require_ids
 from messaging.models import Conversation, Message, StreamItem
 from messaging.selectors.conversations import conversation_memberships, require_membership
 from messaging.selectors.users import active_user_ids
@@ -109,8 +110,8 @@ def clean_content(msg_type: Any, content: Any) -> Any:
             value = content.get(name)
             if not isinstance(value, kind) or isinstance(value, bool) or value in ("", None):
                 raise BadRequest(f"content.{name} must be a {kind.__name__}", field="content")
-        if content["size"] < 0:
-            raise BadRequest("content.size must not be negative", field="content")
+        if not 0 <= content["size"] <= MAX_ID:
+            raise BadRequest(f"content.size must be an integer from 0 to {MAX_ID}", field="content")
         # "//host/x" and "/\\host/x" are not paths: browsers read both as another host.
         url = content["url"]
         if not url.startswith(("https://", "http://", "/")) or url.startswith(("//", "/\\")):
@@ -187,6 +188,8 @@ def _check_input(requests: Sequence[SendRequest]) -> None:
         request.client_msg_id = clean_client_msg_id(command.client_msg_id)
         if (command.to is None) == (command.conversation_id is None):
             raise BadRequest("give exactly one of `to` and `conversation_id`", field="to")
+        target = "to" if command.to is not None else "conversation_id"
+        require_ids([command.to if command.to is not None else command.conversation_id], field=target)
         request.content = clean_content(command.msg_type, command.content)
 
     _failing(requests, check)
@@ -231,12 +234,14 @@ def _resolve_targets(requests: Sequence[SendRequest]) -> dict[SendRequest, Targe
     active = active_user_ids(user_ids=people)
 
     def check_sender_and_mentions(request: SendRequest) -> None:
-        if request.command.sender_id not in active:
+        command = request.command
+        if command.sender_id not in active:
             raise Forbidden("this account is deactivated")
-        if request.command.to is not None:  # before any conversation is opened, so a bad mention opens none
-            clean_mentions(
-                request.command.mentions, member_ids=[request.command.sender_id, request.command.to]
-            )
+        if command.to is not None:  # before any conversation is opened, so a bad mention opens none
+            # A message to nobody is not_found, whatever it mentions.
+            if command.to != command.sender_id and command.to not in active:
+                raise NotFound(f"user {command.to} does not exist", field="to")
+            clean_mentions(command.mentions, member_ids=[command.sender_id, command.to])
 
     _failing(requests, check_sender_and_mentions)
     pairs = {(r.command.sender_id, r.command.to) for r in requests if r.open and r.command.to is not None}

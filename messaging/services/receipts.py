@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,11 +35,16 @@ def publish_receipts_on_commit(rows: Sequence[tuple[int, str, int]], *, status: 
     delivery.publish_frames_on_commit(receipt_frames(rows, status=status, at=at))
 
 
+# A `msg_id` as messages carry it: a UUID in its hyphenated form, either case. (uuid.UUID
+# also reads braces, "urn:uuid:" and bare hex, none of which a message ever carries.)
+MSG_ID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_MSG_ID = re.compile(MSG_ID_PATTERN.replace("$", r"\Z"))
+
+
 def clean_msg_ids(msg_ids: Sequence[Any]) -> list[uuid.UUID]:
-    try:
-        return [uuid.UUID(str(msg_id)) for msg_id in msg_ids]
-    except ValueError:
-        raise BadRequest("msg_ids must be message ids as sent in `msg_id`", field="msg_ids") from None
+    if not all(isinstance(msg_id, str) and _MSG_ID.match(msg_id) for msg_id in msg_ids):
+        raise BadRequest("msg_ids must be message ids as sent in `msg_id`", field="msg_ids")
+    return [uuid.UUID(msg_id) for msg_id in msg_ids]
 
 
 def items_mark_read(

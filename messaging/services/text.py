@@ -12,6 +12,15 @@ from typing import Any
 
 from messaging.errors import BadRequest
 
+# The same rules as JSON Schema patterns (ECMA 262, which Python's re also reads), for the
+# OpenAPI document. Lone surrogates need no pattern: no JSON Schema string holds one.
+TEXT_PATTERN = r"^[^\u0000]*$"
+# What str.strip() removes: the characters for which str.isspace() is true. Spelled out,
+# because `\s` means fewer of them in ECMA 262 and more in Python.
+_WHITESPACE = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Text with something besides whitespace: what `value.strip()` leaves non-empty.
+NOT_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
+
 
 def text_problem(value: str) -> str | None:
     """Why this string cannot be stored, or None."""

@@ -21,7 +21,8 @@ def api_token_obtain(*, username: str, password: str, remote_addr: str | None) -
         # Normalised as the login form normalises it, so both accept the same usernames.
         user = authenticate(None, username=User.normalize_username(username), password=password)
         if user is None:
-            raise BadRequest(WRONG_CREDENTIALS)
+            # Not tied to either field: which one was wrong is not for the caller to learn.
+            raise BadRequest(WRONG_CREDENTIALS, field="non_field_errors")
     token, _ = Token.objects.get_or_create(user=user)
     return token
 

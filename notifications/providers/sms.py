@@ -24,7 +24,9 @@ from notifications.providers.base import (
 )
 from notifications.providers.transport import http_client
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+# ASCII digits only ("\d" also takes other scripts' digits); used with fullmatch, so no
+# trailing newline passes either.
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 GSM_SINGLE_SMS_CHARS = 160
 UCS2_SINGLE_SMS_CHARS = 70
 # 3GPP TS 23.038: the GSM 7-bit default alphabet, and its extension table whose
@@ -108,7 +110,7 @@ class SmsProvider:
         if not self.allows(message.priority):
             # Dispatch asks allows() first; this keeps a caller that did not from paying for it.
             raise PushError(f"sms is not used for {message.priority} (IMS_SMS_PRIORITIES)", retryable=False)
-        if not E164.match(target.address):
+        if not E164.fullmatch(target.address):
             raise PushError("sms target is not an E.164 number", permanent=True, reason=Reason.INVALID)
         body = {
             "from": self._sender,

@@ -58,13 +58,25 @@ ADDRESS_NAMES: dict[str, str] = {
 }
 
 
+# The keys as the OpenAPI document states them: base64url of exactly their bytes, padded or
+# not, with the unused bits of the last character zero (what an encoder writes).
+P256DH_PATTERN = "^B[A-P][A-Za-z0-9_-]{84}[AEIMQUYcgkosw048]=?$"  # 0x04, then 64 bytes
+AUTH_PATTERN = "^[A-Za-z0-9_-]{21}[AQgw](==)?$"
+
+
 def _b64url_bytes(value: Any, *, field: str) -> bytes:
-    if not isinstance(value, str) or not value:
+    """The bytes of canonical base64url, padded or not: the decoder alone also skips
+    foreign characters and reads any trailing bits."""
+    unpadded = value.rstrip("=") if isinstance(value, str) else ""
+    if not unpadded or value[len(unpadded) :] not in ("", "=" * (-len(unpadded) % 4)):
         raise BadRequest(f"`{field}` must be a base64url string", field=field)
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        raw = base64.urlsafe_b64decode(unpadded + "=" * (-len(unpadded) % 4))
     except (binascii.Error, ValueError):
         raise BadRequest(f"`{field}` is not valid base64url", field=field) from None
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != unpadded:
+        raise BadRequest(f"`{field}` is not valid base64url", field=field)
+    return raw
 
 
 def _webpush_target(subscription: Any) -> tuple[str, dict[str, str]]:
@@ -107,11 +119,11 @@ def _address(*, kind: str, subscription: Any, token: Any, phone: Any) -> tuple[s
         return _webpush_target(subscription)
     if kind in (Device.Kind.FCM, Device.Kind.APNS):
         pattern = FCM_TOKEN if kind == Device.Kind.FCM else APNS_TOKEN
-        if not isinstance(token, str) or not pattern.match(token):
+        if not isinstance(token, str) or not pattern.fullmatch(token):
             raise BadRequest(f"`token` is not a valid {kind} token", field="token")
         return token, {}
     if kind == Device.Kind.SMS:
-        if not isinstance(phone, str) or not E164.match(phone):
+        if not isinstance(phone, str) or not E164.fullmatch(phone):
             raise BadRequest("`phone` must be an E.164 number like +4915112345678", field="phone")
         return phone, {}
     raise BadRequest(f"`kind` must be one of {', '.join(Device.Kind.values)}", field="kind")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.api import (
+    MAX_ID,
     NewItem,
     Priority,
     StreamEntry,
@@ -19,9 +21,10 @@ from messaging.api import (
     iso,
     mark_read,
     require_clean_strings,
+    require_ids,
 )
 from messaging.api import require_text as require_clean_text
-from messaging.errors import BadRequest
+from messaging.errors import BadRequest, NotFound
 from messaging.models import User
 from notifications.models import Category, Notification
 
@@ -30,6 +33,10 @@ MAX_TITLE_LENGTH = 200
 MAX_SENDER_SERVICE_LENGTH = 100
 # `extra` travels in every frame and push of the notification; Web Push carries 4 KiB.
 MAX_EXTRA_BYTES = 4096
+# Metadata for the client, not a document. orjson, which encodes every event for the
+# channel layer, refuses more than 254 levels: 300 levels once broke the Redis publish of
+# a whole batch of events, and their items then came only through the poll.
+MAX_EXTRA_DEPTH = 32
 
 
 def notification_data(notification: Notification) -> dict[str, Any]:
@@ -60,10 +67,32 @@ def _clean_extra(extra: Any) -> dict[str, Any]:
         return {}
     if not isinstance(extra, dict):
         raise BadRequest("`extra` must be an object", field="extra")
+    _require_plain_json(extra)
     require_clean_strings(extra, field="extra")
     if len(json.dumps(extra, ensure_ascii=False).encode()) > MAX_EXTRA_BYTES:
         raise BadRequest(f"`extra` is larger than {MAX_EXTRA_BYTES} bytes as JSON", field="extra")
     return extra
+
+
+def _require_plain_json(extra: dict[str, Any]) -> None:
+    """Objects, lists, strings, booleans, null and finite numbers within ±MAX_ID, at most
+    MAX_EXTRA_DEPTH deep: what every encoder on the way (orjson for the channel layer,
+    PostgreSQL's jsonb, a JavaScript client) reads. Walked without recursion."""
+    stack: list[tuple[Any, int]] = [(extra, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_EXTRA_DEPTH:
+                raise BadRequest(f"`extra` nests deeper than {MAX_EXTRA_DEPTH} levels", field="extra")
+            if isinstance(value, dict) and not all(isinstance(key, str) for key in value):
+                raise BadRequest("`extra` keys must be strings", field="extra")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if not (math.isfinite(value) and -MAX_ID <= value <= MAX_ID):
+                raise BadRequest(f"numbers in `extra` must be finite, within ±{MAX_ID}", field="extra")
+        elif not (value is None or isinstance(value, str | bool)):
+            raise BadRequest("`extra` must hold only JSON values", field="extra")
 
 
 def _recipient_ids(recipients: Sequence[int] | Literal["all"]) -> list[int]:
@@ -73,13 +102,12 @@ def _recipient_ids(recipients: Sequence[int] | Literal["all"]) -> list[int]:
         return list(active.order_by("pk").values_list("pk", flat=True))
     if isinstance(recipients, str) or not recipients:
         raise BadRequest("give `user_ids` (a non-empty list) or `all`", field="user_ids")
-    if not all(isinstance(user_id, int) and not isinstance(user_id, bool) for user_id in recipients):
-        raise BadRequest("`user_ids` must be user ids", field="user_ids")
+    require_ids(recipients, field="user_ids")
     wanted = sorted(set(recipients))
     found = set(active.filter(pk__in=wanted).values_list("pk", flat=True))
     missing = [user_id for user_id in wanted if user_id not in found]
     if missing:
-        raise BadRequest(f"no active users with ids {missing[:20]}", field="user_ids")
+        raise NotFound(f"no active users with ids {missing[:20]}", field="user_ids")
     return wanted
 
 

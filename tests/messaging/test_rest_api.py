@@ -219,3 +219,71 @@ def test_the_openapi_schema_is_public_and_lists_every_endpoint():
 
 def test_the_openapi_schema_is_valid_and_generates_without_warnings():
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=io.StringIO())
+
+
+@pytest.fixture
+def openapi(db) -> dict:
+    return APIClient().get("/api/schema/", {"format": "json"}).json()
+
+
+def operations(document: dict) -> list[tuple[str, str, dict]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+def test_the_openapi_document_offers_json_bodies_only_but_for_the_upload(openapi):
+    bodies = {
+        (method, path): set(operation["requestBody"]["content"])
+        for method, path, operation in operations(openapi)
+        if "requestBody" in operation
+    }
+    assert bodies.pop(("post", "/api/conversations/{conversation_id}/uploads/")) == {"multipart/form-data"}
+    assert set(map(frozenset, bodies.values())) == {frozenset({"application/json"})}
+    assert all(
+        operation["requestBody"]["required"]
+        for _, _, operation in operations(openapi)
+        if "requestBody" in operation
+    )
+
+
+def test_every_operation_lists_its_401_and_error_bodies_and_answers_no_html(openapi):
+    for method, path, operation in operations(openapi):
+        responses = operation["responses"]
+        assert "401" in responses or not operation.get("security"), (method, path)
+        for status, response in responses.items():
+            assert "text/html" not in response.get("content", {}), (method, path, status)
+            if status.startswith("4") and status != "401":
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_the_notification_list_is_documented_as_the_paginated_page_it_is(openapi):
+    page = openapi["paths"]["/api/notifications/"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = openapi["components"]["schemas"][page["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert set(schema["required"]) == {"next", "previous", "results", "unread"}
+    assert schema["properties"]["results"]["items"] == {"$ref": "#/components/schemas/Notification"}
+
+
+def test_every_id_in_the_document_is_an_integer_from_1_to_2_63(openapi):
+    for method, path, operation in operations(openapi):
+        for parameter in operation.get("parameters", []):
+            if (
+                parameter["in"] == "path"
+                and parameter["name"].endswith("_id")
+                and parameter["name"] != "upload_id"
+            ):
+                assert parameter["schema"]["minimum"] == 1, (method, path, parameter)
+                assert parameter["schema"]["maximum"] == 2**63 - 1, (method, path, parameter)
+    for name, schema in openapi["components"]["schemas"].items():
+        for field, spec in schema.get("properties", {}).items():
+            if field.endswith("_ids") and field != "msg_ids":  # msg_ids are UUIDs
+                assert spec["items"]["maximum"] == 2**63 - 1, (name, field)
+
+
+def test_every_operation_that_takes_a_body_documents_the_413_of_the_body_limit(openapi):
+    for method, path, operation in operations(openapi):
+        if "requestBody" in operation:
+            assert "413" in operation["responses"], (method, path)

@@ -64,7 +64,11 @@ def test_a_wrong_password_an_unknown_user_and_an_inactive_user_get_one_generic_a
 
     for response in answers:
         assert response.status_code == 400
-        assert response.json() == {"code": "bad_request", "detail": WRONG_CREDENTIALS}
+        assert response.json() == {
+            "code": "bad_request",
+            "detail": WRONG_CREDENTIALS,
+            "non_field_errors": [WRONG_CREDENTIALS],
+        }
         assert "Retry-After" not in response
 
 
@@ -180,10 +184,10 @@ def test_the_schema_documents_every_answer_of_the_token_endpoint():
     token = schema["paths"][URL]
 
     post = token["post"]["responses"]
-    assert set(post) == {"200", "400", "415", "429"}
+    assert set(post) == {"200", "400", "413", "415", "429"}
     assert "Retry-After" in post["429"]["headers"]
     assert post["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Token")
-    assert set(token["delete"]["responses"]) == {"204", "401"}
+    assert set(token["delete"]["responses"]) == {"204", "401", "403"}
     assert token["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/TokenRequest"
     )

@@ -76,7 +76,12 @@ def test_without_credentials_the_answer_is_401(carol):
         ({"user_ids": [1], "all": True}, "user_ids"),
         ({}, "user_ids"),
         ({"user_ids": []}, "user_ids"),
-        ({"user_ids": [999_999]}, "user_ids"),
+        ({"user_ids": [2**63]}, "user_ids"),
+        ({"user_ids": [True]}, "user_ids"),
+        ({"all": "yes"}, "all"),
+        ({"all": True, "title": 7}, "title"),
+        ({"all": True, "extra": {"deep": json.loads("[" * 300 + "]" * 300)}}, "extra"),
+        ({"all": True, "extra": {"n": 2**64}}, "extra"),
         ({"user_ids": "everyone"}, "user_ids"),
         ({"all": True, "title": "nul \u0000"}, "title"),
         ({"all": True, "title": ""}, "title"),
@@ -95,6 +100,13 @@ def test_a_bad_notification_body_gets_a_clear_400_and_stores_nothing(admin_user,
     assert field in response.data
     assert not Notification.objects.exists()
     assert not StreamItem.objects.exists()
+
+
+def test_an_unknown_recipient_is_not_found_and_nothing_is_stored(admin_user, bob):
+    response = api_as(admin_user).post(URL, body(user_ids=[bob.pk, 999_999]), format="json")
+    assert (response.status_code, response.data["code"]) == (404, "not_found")
+    assert "user_ids" in response.data
+    assert not Notification.objects.exists()
 
 
 def test_the_list_is_the_callers_own_newest_first_with_the_unread_count(alice, bob):

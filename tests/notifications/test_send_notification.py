@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from messaging.errors import BadRequest
+from messaging.errors import BadRequest, NotFound
 from messaging.models import PendingItem, StreamItem, User
 from notifications.api import ALL, asend_notification, send_notification
 from notifications.models import Notification
+from notifications.services.notifications import MAX_EXTRA_DEPTH
 
 pytestmark = pytest.mark.django_db
 
@@ -84,6 +86,14 @@ def test_a_broadcast_to_10000_users_is_a_fixed_handful_of_statements(db):
     assert len(queries) <= 12, [query["sql"][:80] for query in queries]
 
 
+def nested(depth: int) -> list:
+    """A list `depth` levels deep: [[[...]]]."""
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -96,6 +106,13 @@ def test_a_broadcast_to_10000_users_is_a_fixed_handful_of_statements(db):
         ("extra", {"key": "nul \x00"}),
         ("extra", {"\ud800": 1}),
         ("extra", ["not", "an", "object"]),
+        ("extra", {"deep": nested(300)}),
+        ("extra", {"deep": nested(MAX_EXTRA_DEPTH)}),
+        ("extra", {"big": 2**63}),
+        ("extra", {"small": -(2**63)}),
+        ("extra", {"nan": float("nan")}),
+        ("extra", {"inf": float("inf")}),
+        ("extra", {"not json": {1, 2}}),
         ("priority", "P9"),
         ("category", "gossip"),
     ],
@@ -123,12 +140,34 @@ def test_a_bad_notification_is_refused_with_the_field_named_and_nothing_is_store
     assert not StreamItem.objects.exists()
 
 
+def test_extra_at_its_limits_is_stored_and_encodes_for_the_redis_layer(
+    alice, published_frames, django_capture_on_commit_callbacks
+):
+    # The Redis layer publishes a batch as orjson.dumps([[group, event], ...]); orjson
+    # refuses more than 254 levels and integers beyond 64 bits.
+    extra = {"deep": nested(MAX_EXTRA_DEPTH - 1), "big": 2**63 - 1, "small": -(2**63 - 1), "x": 1.5}
+    with django_capture_on_commit_callbacks(execute=True):
+        send_notification([alice], "Edge", "", priority="P2", category="todo", extra=extra)
+    assert Notification.objects.get().extra == extra
+    ((user_id, event),) = published_frames
+    published = orjson.loads(orjson.dumps([[f"user.{user_id}", event]]))
+    assert published[0][1]["frame"]["data"]["extra"] == extra
+
+
+@pytest.mark.parametrize("user_id", [0, -1, 2**63, True, "1"])
+def test_a_recipient_id_outside_1_to_2_63_is_a_bad_request_on_every_backend(alice, user_id):
+    with pytest.raises(BadRequest) as refused:
+        send_notification([alice.pk, user_id], "Hello", "", priority="P2", category="todo")
+    assert refused.value.field == "user_ids"
+    assert not StreamItem.objects.exists()
+
+
 def test_an_unknown_or_inactive_recipient_refuses_the_whole_send(alice, bob):
     bob.is_active = False
     bob.save()
-    with pytest.raises(BadRequest, match="no active users"):
+    with pytest.raises(NotFound, match="no active users"):
         send_notification([alice, bob], "Hello", "", priority="P2", category="todo")
-    with pytest.raises(BadRequest, match="no active users"):
+    with pytest.raises(NotFound, match="no active users"):
         send_notification([alice.pk, 999_999], "Hello", "", priority="P2", category="todo")
     assert not StreamItem.objects.exists()
 
