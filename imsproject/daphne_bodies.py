@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import logging
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -105,7 +106,10 @@ def check_hooks() -> None:
     missing += [
         f"{module}.{owner}.{name} (set in {method})"
         for module, owner, method, name in _INSTANCE_ATTRIBUTES
-        if name not in getattr(getattr(importlib.import_module(module), owner), method).__code__.co_names
+        if name
+        not in inspect.unwrap(
+            getattr(getattr(importlib.import_module(module), owner), method)
+        ).__code__.co_names
     ]
     missing += [
         f"{module}.{owner}.{name}"

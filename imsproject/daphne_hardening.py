@@ -209,6 +209,7 @@ def _leave_form_bodies_to_django() -> None:
         return
     web_request_init = WebRequest.__init__
 
+    @functools.wraps(web_request_init)  # start-up checks read the original through __wrapped__
     def init_without_form_parsing(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("parsePOSTFormSubmission", False)
         web_request_init(self, *args, **kwargs)

@@ -11,11 +11,20 @@ from daphne.http_protocol import WebRequest
 from twisted.web import http
 
 from imsproject.daphne_bodies import check_hooks, refuse_bodies_early
+from imsproject.daphne_hardening import harden_daphne
 
 
 def test_the_patch_fits_the_installed_daphne_and_twisted():
     check_hooks()
     refuse_bodies_early()  # a second time changes nothing
+
+    check_hooks()
+
+
+def test_the_patch_still_fits_once_daphne_s_other_patches_are_in_place():
+    # harden_daphne wraps WebRequest.__init__ (Twisted's form parsing off); the check reads
+    # the attributes daphne's own __init__ sets, through the wrapper.
+    harden_daphne()
 
     check_hooks()
 
