@@ -8,7 +8,7 @@ Before both, an unauthenticated 200 MiB POST grew daphne by about 200 MiB before
 answered 401.
 
 - Every route takes IMS_MAX_REQUEST_BYTES; uploads take IMS_MAX_UPLOAD_BYTES plus their
-  multipart framing (the view's own check, messaging.upload_handlers, stays); the admin's
+  multipart framing (the view's own check, messaging.views.upload_limit, stays); the admin's
   forms take what Django itself accepts as form data (DATA_UPLOAD_MAX_MEMORY_SIZE).
 - A route whose DRF view requires authentication gets 401 at once when the request carries
   neither an Authorization header nor a session cookie; a view names the methods it takes
@@ -39,8 +39,8 @@ from rest_framework.views import APIView
 
 from messaging.auth import user_for_token
 from messaging.errors import IMSError, TooLarge, error_body
-from messaging.upload_handlers import MULTIPART_OVERHEAD_BYTES
-from messaging.upload_handlers import too_large as upload_too_large
+from messaging.views.upload_limit import MULTIPART_OVERHEAD_BYTES
+from messaging.views.upload_limit import too_large as upload_too_large
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

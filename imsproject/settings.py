@@ -198,7 +198,7 @@ STORAGES = {
 # WhiteNoise also serves straight from the app and project static folders, so a fresh
 # checkout with debug off (and the browser tests) works before any collectstatic.
 WHITENOISE_USE_FINDERS = True
-# Uploaded files: never under STATIC_URL or any public URL; messaging.upload_views serves
+# Uploaded files: never under STATIC_URL or any public URL; messaging.views.uploads serves
 # them to conversation members only.
 MEDIA_ROOT = VAR_DIR / "media"
 IMS_MAX_UPLOAD_BYTES = env_int("IMS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
@@ -254,8 +254,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "messaging.errors.rest_exception_handler",
     # JSON in and out, as the OpenAPI document says; only uploads take multipart (their view
     # says so). Form bodies and the browsable API's HTML were answers no schema listed.
-    "DEFAULT_PARSER_CLASSES": ["messaging.rest_json.SafeJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["messaging.rest_json.SafeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["imsproject.rest_json.SafeJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["imsproject.rest_json.SafeJSONRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

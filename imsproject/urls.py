@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from imsproject import views
-from messaging.signin_forms import AdminSigninForm, SigninForm
+from messaging import urls as messaging_urls
+from messaging.forms import AdminSigninForm, SigninForm
 
 # Every page that takes a password goes through the sign-in guard (messaging.services.signin).
 admin.site.login_form = AdminSigninForm
@@ -22,9 +23,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("messaging.urls")),
-    path("", include("messaging.signin_urls")),
-    # Uploads keep their own URL module so the REST API's urls.py stays one file to edit.
-    path("", include("messaging.upload_urls")),
+    path("", include(messaging_urls.file_urlpatterns)),
     path("api/", include("notifications.urls")),
 ]
 

@@ -12,7 +12,7 @@ which plain sync_to_async never does.
 Apps that put items of their own into users' streams (notifications does) use
 `append_to_streams` with `StreamEntry` / `NewItem`, and learn of stored items through
 messaging.signals.items_stored. Their REST views build on the same input fields and
-pagination as messaging's (messaging.rest), so the whole /api/ reads one way.
+pagination as messaging's (messaging.views.fields), so the whole /api/ reads one way.
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ from messaging.admin_base import ReadOnlyAdminMixin
 from messaging.frames import iso
 from messaging.ids import MAX_ID, require_ids
 from messaging.models import Conversation, Message, Priority
-from messaging.rest import (
+from messaging.selectors.stream import item_frames
+from messaging.services.messages import message_send
+from messaging.services.receipts import items_mark_read
+from messaging.services.stream import NewItem, StreamEntry, stream_append_many
+from messaging.services.text import require_clean_strings, require_text
+from messaging.signals import StoredItem
+from messaging.views.fields import (
     TEXT_PATTERN,
     IdField,
     RefinedSchemaSerializer,
@@ -38,12 +44,6 @@ from messaging.rest import (
     TextOrBlankField,
     id_schema,
 )
-from messaging.selectors.stream import item_frames
-from messaging.services.messages import message_send
-from messaging.services.receipts import items_mark_read
-from messaging.services.stream import NewItem, StreamEntry, stream_append_many
-from messaging.services.text import require_clean_strings, require_text
-from messaging.signals import StoredItem
 
 __all__ = [
     "MAX_ID",

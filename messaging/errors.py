@@ -11,7 +11,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from messaging.openapi import RefinedSchemaSerializer
+from messaging.views.schema import RefinedSchemaSerializer
 
 
 class IMSError(Exception):

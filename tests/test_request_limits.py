@@ -22,7 +22,7 @@ from django.test import Client
 from imsproject.asgi import application, django_http
 from imsproject.request_limits import RequestBodyLimits, route_rules
 from messaging.models import Message
-from messaging.upload_handlers import MULTIPART_OVERHEAD_BYTES
+from messaging.views.upload_limit import MULTIPART_OVERHEAD_BYTES
 from tests.conftest import token_of
 
 MIB = 2**20

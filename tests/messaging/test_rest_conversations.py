@@ -13,7 +13,7 @@ from messaging.models import Conversation, StreamItem
 from messaging.services.conversations import conversation_create_group
 from messaging.services.receipts import messages_mark_read
 from messaging.services.stream import items_ack
-from messaging.views import HistoryPagination
+from messaging.views.messages import HistoryPagination
 from tests.factories import GroupFactory, UserFactory
 from tests.messaging.rest_client import api_as, row_counts, send, use_fast_password_hashing
 

@@ -18,10 +18,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.errors import CSRF, NOT_JSON, ErrorSerializer, error_responses
-from messaging.rest import TextField
-from messaging.rest_json import SafeJSONParser
 from messaging.services.tokens import api_token_obtain, api_token_revoke
-from messaging.views import caller_id
+from messaging.views.common import caller_id
+from messaging.views.fields import TextField
 
 
 class ApiTokenApi(APIView):
@@ -32,9 +31,9 @@ class ApiTokenApi(APIView):
     The user has one token, shared by every app signed in as that user.
     """
 
-    # JSON only: a cross-site form cannot send it, so no other site can make employees'
-    # browsers spend their office address's allowance of failures.
-    parser_classes = [SafeJSONParser]
+    # JSON only, as every REST view (settings.REST_FRAMEWORK): a cross-site form cannot
+    # send it, so no other site can make employees' browsers spend their office address's
+    # allowance of failures.
     # Signing in needs no credentials but the password; imsproject.request_limits reads this
     # too, so a POST without a token is not refused before its body is read.
     anonymous_methods = frozenset({"POST"})

@@ -1,7 +1,7 @@
 """Building blocks of the REST API that both apps' views share (notifications gets them
 through messaging.api): input fields that take exactly the JSON the OpenAPI document at
 /api/schema/ names, cursor pagination that refuses what it cannot read, and a way for a
-serializer to state in that document what its fields alone cannot (messaging.openapi).
+serializer to state in that document what its fields alone cannot (messaging.views.schema).
 
 DRF's stock fields coerce: CharField takes 12 as "12", IntegerField takes "12" and 12.0,
 BooleanField takes "yes". A client generated from the schema never sends those, and a
@@ -20,8 +20,8 @@ from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
 
 from messaging.inbound import MAX_INT
-from messaging.openapi import RefinedSchemaSerializer
 from messaging.services.text import NOT_BLANK_PATTERN, TEXT_PATTERN
+from messaging.views.schema import RefinedSchemaSerializer
 
 __all__ = [
     "MAX_INT",

@@ -15,7 +15,7 @@ from rest_framework import serializers
 
 from messaging import frames
 from messaging.models import Conversation, ConversationMember, Message
-from messaging.rest import MAX_INT, NOT_BLANK_PATTERN, TEXT_PATTERN, IdField
+from messaging.views.fields import MAX_INT, NOT_BLANK_PATTERN, TEXT_PATTERN, IdField
 
 # URLs a message may link an attachment to (services.messages.clean_content): http(s), or a
 # path on this site; "//host/x" and "/\\host/x" are not paths.

@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 
 from messaging import inbound
 from messaging.errors import CSRF, NO_ROUTE, error_responses
-from messaging.serializers import ATTACHMENT_SCHEMA
 from messaging.services.uploads import (
     SAFE_IMAGE_TYPES,
     upload_for_reader,
@@ -31,8 +30,9 @@ from messaging.services.uploads import (
     upload_store,
     upload_url,
 )
-from messaging.upload_handlers import UploadLimitHandler, check_content_length
-from messaging.views import CONVERSATION_PATH, caller_id
+from messaging.views.common import CONVERSATION_PATH, caller_id
+from messaging.views.serializers import ATTACHMENT_SCHEMA
+from messaging.views.upload_limit import UploadLimitHandler, check_content_length
 
 SERVED_FILE_CSP = "default-src 'none'; img-src 'self'; sandbox"
 
